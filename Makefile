@@ -1,0 +1,44 @@
+# Two commands for a fresh machine: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PORT ?= 8000
+export PORT
+
+.PHONY: install run migrate demo test lint redis postman
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+redis:
+	scripts/ensure-redis
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+# DEMO=1 make run also creates the demo operator (demo / demo-pass-1234) and agent.
+demo: migrate
+	$(BIN)/python manage.py seed_demo
+
+run: install redis migrate
+	@if [ -n "$(DEMO)" ]; then $(BIN)/python manage.py seed_demo; fi
+	@echo "Web app + API:  http://127.0.0.1:$(PORT)/   (API docs /api/docs, admin /admin/)"
+	@echo "Flower:         http://127.0.0.1:5555/"
+	$(BIN)/honcho start -f Procfile
+
+test: install redis
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+postman: install
+	$(BIN)/python manage.py export_postman

@@ -1,0 +1,91 @@
+"""Agent: an operator's persona that callers talk to."""
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+DEFAULT_INTENTS: list[dict[str, str]] = [
+    {"name": "greeting", "description": "The caller says hello or opens the conversation."},
+    {"name": "question", "description": "The caller asks for information."},
+    {"name": "command", "description": "The caller asks the agent to do something."},
+    {"name": "farewell", "description": "The caller says goodbye or wants to end the call."},
+    {"name": "clarification", "description": "The caller asks to repeat or explain."},
+    {"name": "other", "description": "Anything else."},
+]
+DEFAULT_CLASSIFIER_MODEL = "qwen2.5:1.5b"
+DEFAULT_RESPONDER_MODEL = "llama3.2:1b"
+DEFAULT_VOICE = "en_US-joe-medium"
+
+NAME_MAX = 100
+INTENT_NAME_MAX = 40
+INTENTS_MAX = 20
+temperature_validators = [MinValueValidator(0.0), MaxValueValidator(2.0)]
+
+
+def default_intents() -> list[dict[str, str]]:
+    return [dict(intent) for intent in DEFAULT_INTENTS]
+
+
+def validate_intents(value: Any) -> None:
+    """At least one intent, each a ``{name, description}`` with a unique name."""
+    if not isinstance(value, list) or not value:
+        raise ValidationError("Give at least one intent.")
+    if len(value) > INTENTS_MAX:
+        raise ValidationError(f"At most {INTENTS_MAX} intents.")
+    seen: set[str] = set()
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise ValidationError("Each intent is an object with a name and a description.")
+        name = item["name"].strip()
+        if not name or len(name) > INTENT_NAME_MAX:
+            raise ValidationError(f"Intent names are 1 to {INTENT_NAME_MAX} characters.")
+        if not isinstance(item.get("description", ""), str):
+            raise ValidationError(f"The description of intent {name!r} must be text.")
+        if name in seen:
+            raise ValidationError(f"Intent names must be unique: {name!r} appears twice.")
+        seen.add(name)
+
+
+def validate_not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("This field cannot be blank.")
+
+
+class Agent(models.Model):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agents"
+    )
+    name = models.CharField(max_length=NAME_MAX, validators=[validate_not_blank])
+    description = models.TextField(max_length=2000, blank=True)
+    system_prompt = models.TextField(
+        max_length=8000, default="You are a helpful, friendly voice assistant."
+    )
+    greeting = models.TextField(max_length=500, blank=True)
+    language = models.CharField(max_length=16, default="en")
+    intents = models.JSONField(default=default_intents, validators=[validate_intents])
+    classifier_model = models.CharField(
+        max_length=100, default=DEFAULT_CLASSIFIER_MODEL, validators=[validate_not_blank]
+    )
+    classifier_temperature = models.FloatField(default=0.3, validators=temperature_validators)
+    responder_model = models.CharField(
+        max_length=100, default=DEFAULT_RESPONDER_MODEL, validators=[validate_not_blank]
+    )
+    responder_temperature = models.FloatField(default=0.7, validators=temperature_validators)
+    voice = models.CharField(max_length=100, default=DEFAULT_VOICE, validators=[validate_not_blank])
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def intent_names(self) -> list[str]:
+        return [intent["name"] for intent in self.intents]

@@ -1,0 +1,64 @@
+"""The narrow interface of each pipeline stage's engine.
+
+Workers only ever talk to these protocols; which provider sits behind them is
+chosen by settings (``VOICE_STT``, ``VOICE_LLM``, ``VOICE_TTS``) and per-agent
+fields (models, voice). Every provider failure surfaces as :class:`EngineError`.
+"""
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class EngineError(Exception):
+    """A provider could not do its job; ``message`` tells an operator what to fix.
+
+    ``code`` is stable and machine-readable: ``missing_key``, ``unreachable``,
+    ``unauthorized``, ``unknown_model``, ``unknown_voice``, ``bad_response``,
+    ``timeout``, ``bad_audio`` or ``failed``.
+    """
+
+    def __init__(self, stage: str, provider: str, code: str, message: str) -> None:
+        super().__init__(f"[{stage}/{provider}] {code}: {message}")
+        self.stage = stage
+        self.provider = provider
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    confidence: float | None = None
+
+
+class SpeechToText(Protocol):
+    provider: str
+
+    def transcribe(self, pcm16: bytes, sample_rate: int, language: str = "en") -> Transcript:
+        """Transcribe one utterance of PCM16 mono audio."""
+
+
+Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
+
+
+class LanguageModel(Protocol):
+    provider: str
+
+    def stream(
+        self, messages: Sequence[Message], model: str, temperature: float, max_tokens: int
+    ) -> Iterator[str]:
+        """Yield the reply as text deltas while it is generated."""
+
+    def classify(
+        self, text: str, intents: Sequence[dict[str, str]], model: str, temperature: float
+    ) -> str:
+        """Return exactly one of ``intents``' names for the caller's ``text``."""
+
+
+class TextToSpeech(Protocol):
+    provider: str
+    sample_rate: int
+
+    def stream(self, text: str, voice: str) -> Iterator[bytes]:
+        """Yield PCM16 mono chunks at ``sample_rate`` as they are synthesized."""
