@@ -64,7 +64,10 @@ class Turn(models.Model):
     class Meta:
         ordering = ["session", "index"]
         constraints = [
-            models.UniqueConstraint(fields=["session", "index"], name="unique_turn_index")
+            models.UniqueConstraint(fields=["session", "index"], name="unique_turn_index"),
+            models.UniqueConstraint(
+                fields=["session", "turn_id", "speaker"], name="unique_pipeline_turn_speaker"
+            ),
         ]
 
     def __str__(self) -> str:
