@@ -167,6 +167,28 @@ CARTESIA_API_KEY = env.str("CARTESIA_API_KEY", default="")
 CARTESIA_BASE_URL = env.str("CARTESIA_BASE_URL", default="")
 ENGINE_TIMEOUT_S = env.float("ENGINE_TIMEOUT_S", default=30.0)
 
+# --- WebSocket consumer (calls.consumers) -------------------------------------
+# Input audio: PCM16 mono at VOICE_INPUT_SAMPLE_RATE unless the client's `start`
+# names another of the allowed rates; VAD and STT always see 16 kHz.
+VOICE_INPUT_SAMPLE_RATE = env.int("VOICE_INPUT_SAMPLE_RATE", default=16000)
+# Piper's en_US-joe-medium speaks at 22050 Hz; announced in `ready`.
+VOICE_OUTPUT_SAMPLE_RATE = env.int("VOICE_OUTPUT_SAMPLE_RATE", default=22050)
+# webrtcvad 0 (lenient) .. 3 (strict); 2 keeps breath and fan noise out on laptop mics.
+VOICE_VAD_AGGRESSIVENESS = env.int("VOICE_VAD_AGGRESSIVENESS", default=2)
+# Voiced audio needed before an utterance starts: long enough to ignore a click.
+VOICE_VAD_START_MS = env.int("VOICE_VAD_START_MS", default=150)
+# Trailing silence that ends an utterance: shorter cuts people off mid-sentence.
+VOICE_VAD_SILENCE_MS = env.int("VOICE_VAD_SILENCE_MS", default=600)
+VOICE_MAX_UTTERANCE_S = env.float("VOICE_MAX_UTTERANCE_S", default=15.0)
+VOICE_IDLE_TIMEOUT_S = env.float("VOICE_IDLE_TIMEOUT_S", default=120.0)
+VOICE_DISCONNECT_GRACE_S = env.float("VOICE_DISCONNECT_GRACE_S", default=30.0)
+VOICE_HISTORY_TURNS = env.int("VOICE_HISTORY_TURNS", default=10)
+VOICE_MAX_TEXT_CHARS = env.int("VOICE_MAX_TEXT_CHARS", default=2000)
+# Flood protection: audio may arrive this many times faster than real time
+# (a client catching up after a network stall), with two seconds of burst.
+VOICE_MAX_AUDIO_SPEEDUP = env.float("VOICE_MAX_AUDIO_SPEEDUP", default=3.0)
+VOICE_MAX_MESSAGES_PER_S = env.float("VOICE_MAX_MESSAGES_PER_S", default=20.0)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

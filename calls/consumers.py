@@ -1,0 +1,452 @@
+"""VoiceConsumer: one caller's WebSocket at ``/ws/voice/<session_id>/``.
+
+Consumes the client's PCM16 frames and JSON control messages (wire protocol
+v1, docs/protocol.md) and the workers' ``pipeline.*`` channel-layer messages
+(docs/pipeline.md). Produces wire events and binary audio for the client, and
+Celery tasks (by name, so this process never imports engine code) for each
+utterance, typed turn and greeting.
+
+Session ends: ``end`` (reason ``hangup``), a farewell (``farewell``), no caller
+or agent speech for VOICE_IDLE_TIMEOUT_S (``idle``), the session ended through
+the API (its own reason), and a disconnect not followed by a reconnect within
+VOICE_DISCONNECT_GRACE_S (``disconnected``). The grace period is an asyncio
+timer in the daphne process rather than a Celery ETA task: it needs no worker
+on the ``default`` queue, fires on time (Redis-transport ETA tasks are held in
+worker memory and redelivered after the visibility timeout), and a reconnect
+to the same process simply cancels it; a reconnect to another process is seen
+through the Redis presence key the timer checks before ending the session.
+"""
+
+import asyncio
+import base64
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+import redis.asyncio as aioredis
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from voiceproj.celery import app as celery_app
+from workers.turnstate import begin_turn, turn_key
+
+from . import presence
+from .models import CallSession, Turn
+from .playback import Reply
+from .protocol import (
+    AUDIO_ENCODING,
+    BYTES_PER_SAMPLE,
+    MIN_FRAME_MS,
+    Close,
+    ProtocolError,
+    TokenBucket,
+    check_frame,
+    check_text,
+    error_event,
+    event,
+    frame_ms,
+    parse_message,
+)
+from .services import end_session
+from .turns import finish_agent_turn, history, record_turn
+from .vad import VAD_RATE, Endpointer, Resampler, SpeechEnded, SpeechStarted, VadSettings
+
+logger = logging.getLogger(__name__)
+
+AGENT_FIELDS = (
+    "id",
+    "name",
+    "system_prompt",
+    "greeting",
+    "language",
+    "intents",
+    "classifier_model",
+    "classifier_temperature",
+    "responder_model",
+    "responder_temperature",
+    "voice",
+)
+# One rate_limited error per second at most: answering every dropped frame
+# would turn an inbound flood into an outbound one.
+RATE_LIMIT_REPORT_S = 1.0
+# Audio bursts of up to this long are accepted at once (a client catching up).
+BURST_AUDIO_S = 2.0
+
+_grace_timers: dict[str, asyncio.Task[None]] = {}
+
+
+def _redis() -> aioredis.Redis:
+    return aioredis.from_url(settings.REDIS_URL)
+
+
+@database_sync_to_async
+def _load_session(session_id: str) -> CallSession | None:
+    return CallSession.objects.select_related("agent").filter(pk=session_id).first()
+
+
+@database_sync_to_async
+def _session_state(session_id: str) -> tuple[str, str]:
+    return CallSession.objects.values_list("status", "end_reason").get(pk=session_id)
+
+
+@database_sync_to_async
+def _end_session(session_id: str, reason: str) -> None:
+    session = CallSession.objects.filter(pk=session_id).first()
+    if session is not None:
+        end_session(session, reason)
+
+
+async def _end_after_grace(session_id: str) -> None:
+    """End the session unless a connection claimed it again within the grace period."""
+    try:
+        await asyncio.sleep(settings.VOICE_DISCONNECT_GRACE_S)
+        client = _redis()
+        try:
+            if not await presence.is_live(client, session_id):
+                await _end_session(session_id, "disconnected")
+        finally:
+            await client.aclose()
+    finally:
+        if _grace_timers.get(session_id) is asyncio.current_task():
+            del _grace_timers[session_id]
+
+
+class VoiceConsumer(AsyncWebsocketConsumer):
+    session_id: str
+    redis: aioredis.Redis | None = None
+    admitted = False
+    ended = False
+
+    # --- connection lifecycle -------------------------------------------------
+
+    async def connect(self) -> None:
+        self.session_id = self.scope["url_route"]["kwargs"]["session_id"]
+        # Accept first: close codes only reach the client on an open socket.
+        await self.accept()
+        code = await self._admit()
+        if code is not None:
+            await self.close(code=code)
+            return
+        self.admitted = True
+        timer = _grace_timers.pop(self.session_id, None)
+        if timer is not None:
+            timer.cancel()
+
+        self.input_rate = settings.VOICE_INPUT_SAMPLE_RATE
+        self._set_input_rate(self.input_rate)
+        self.endpointer = Endpointer(VadSettings.from_django())
+        self.audio_received = False
+        self.message_bucket = TokenBucket(
+            settings.VOICE_MAX_MESSAGES_PER_S, 2 * settings.VOICE_MAX_MESSAGES_PER_S
+        )
+        self.rate_limit_reported = 0.0
+        turn = await self.redis.get(turn_key(self.session_id))
+        self.turn_id = int(turn) if turn is not None else 0
+        self.reply: Reply | None = None
+        self.playing_until = 0.0  # monotonic time the client's playback should end
+        self.last_activity = time.monotonic()
+
+        await self.send(
+            event(
+                "ready",
+                session_id=self.session_id,
+                agent={"id": self.agent["id"], "name": self.agent["name"]},
+                input={"encoding": AUDIO_ENCODING, "sample_rate": self.input_rate},
+                output={
+                    "encoding": AUDIO_ENCODING,
+                    "sample_rate": settings.VOICE_OUTPUT_SAMPLE_RATE,
+                },
+            )
+        )
+        self.background = [
+            asyncio.create_task(self._heartbeat()),
+            asyncio.create_task(self._idle_watch()),
+        ]
+        if (
+            self.agent["greeting"].strip()
+            and self.turn_id == 0
+            and await presence.first_greeting(self.redis, self.session_id)
+        ):
+            self.reply = Reply(turn_id=0, t0=time.time())
+            await self._send_task("workers.tts.speak_greeting", self.reply.t0)
+
+    async def _admit(self) -> int | None:
+        """Check auth, ownership and state; claim the session. A close code on refusal."""
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            return Close.NOT_AUTHENTICATED
+        try:
+            uuid.UUID(self.session_id)
+        except ValueError:
+            return Close.NOT_FOUND
+        session = await _load_session(self.session_id)
+        if session is None:
+            return Close.NOT_FOUND
+        if session.user_id != user.pk:
+            return Close.FORBIDDEN
+        if session.status != CallSession.Status.ACTIVE:
+            return Close.CONFLICT
+        self.redis = _redis()
+        if not await presence.claim(self.redis, self.session_id, self.channel_name):
+            return Close.CONFLICT
+        self.agent = {name: getattr(session.agent, name) for name in AGENT_FIELDS}
+        return None
+
+    async def disconnect(self, code: int) -> None:
+        if self.admitted:
+            for task in self.background:
+                task.cancel()
+            await presence.release(self.redis, self.session_id, self.channel_name)
+            if not self.ended:
+                if self._agent_busy():
+                    # Nobody hears the rest: stop the workers and keep what was said.
+                    await self._new_turn(notify=False)
+                _grace_timers[self.session_id] = asyncio.create_task(
+                    _end_after_grace(self.session_id)
+                )
+        if self.redis is not None:
+            await self.redis.aclose()
+
+    async def _end(self, reason: str) -> None:
+        """End the session: persist, tell the client, close 1000."""
+        if self.ended:
+            return
+        self.ended = True
+        await _end_session(self.session_id, reason)
+        await self.send(event("ended", reason=reason))
+        await self.close(code=Close.NORMAL)
+
+    async def _heartbeat(self) -> None:
+        """Keep the presence claim alive; notice a session ended through the API."""
+        while True:
+            await asyncio.sleep(presence.PRESENCE_TTL_S / 3)
+            await presence.refresh(self.redis, self.session_id, self.channel_name)
+            status, reason = await _session_state(self.session_id)
+            if status != CallSession.Status.ACTIVE:
+                self.ended = True
+                await self.send(event("ended", reason=reason or status))
+                await self.close(code=Close.NORMAL)
+                return
+
+    async def _idle_watch(self) -> None:
+        """End the call after VOICE_IDLE_TIMEOUT_S without caller or agent speech.
+
+        A silent microphone stream does not count as activity: browsers send
+        audio frames all the time, so only speech, text and the agent talking do.
+        """
+        timeout = settings.VOICE_IDLE_TIMEOUT_S
+        while not self.ended:
+            await asyncio.sleep(min(1.0, timeout / 4))
+            if self._agent_busy() or self.endpointer.in_speech:
+                self.last_activity = time.monotonic()
+            elif time.monotonic() - self.last_activity >= timeout:
+                await self._end("idle")
+
+    # --- client input -----------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.ended or not self.admitted:
+            return
+        try:
+            if bytes_data is not None:
+                await self._on_audio(bytes_data)
+            elif text_data is not None:
+                await self._on_message(text_data)
+        except ProtocolError as exc:
+            await self.send(error_event(exc.code, exc.message))
+        except Exception:
+            # One bad message must not take the call down with it.
+            logger.exception("session %s: failed on client input", self.session_id)
+            await self.send(error_event("internal_error", "The server failed on that input."))
+
+    async def _on_message(self, text: str) -> None:
+        if not self.message_bucket.take():
+            await self._rate_limited("Too many messages per second.")
+            return
+        message = parse_message(text)
+        kind = message["type"]
+        if kind == "ping":
+            await self.send(event("pong"))
+        elif kind == "start":
+            if self.audio_received:
+                raise ProtocolError("already_started", "Send `start` before the first audio.")
+            self._set_input_rate(message["sample_rate"])
+        elif kind == "text":
+            await self._text_turn(check_text(message["text"], settings.VOICE_MAX_TEXT_CHARS))
+        elif kind == "interrupt":
+            if self._agent_busy():
+                await self._new_turn()
+        elif kind == "end":
+            await self._end("hangup")
+
+    def _set_input_rate(self, rate: int) -> None:
+        self.input_rate = rate
+        self.resampler = Resampler(rate)
+        bytes_per_s = rate * BYTES_PER_SAMPLE
+        speedup = settings.VOICE_MAX_AUDIO_SPEEDUP
+        self.byte_bucket = TokenBucket(bytes_per_s * speedup, bytes_per_s * BURST_AUDIO_S)
+        frames_per_s = 1000 / MIN_FRAME_MS
+        self.frame_bucket = TokenBucket(frames_per_s * speedup, frames_per_s * BURST_AUDIO_S)
+
+    async def _rate_limited(self, message: str) -> None:
+        now = time.monotonic()
+        if now - self.rate_limit_reported >= RATE_LIMIT_REPORT_S:
+            self.rate_limit_reported = now
+            await self.send(error_event("rate_limited", message))
+
+    async def _on_audio(self, frame: bytes) -> None:
+        if not (self.frame_bucket.take() and self.byte_bucket.take(len(frame))):
+            ms = frame_ms(len(frame), self.input_rate)
+            await self._rate_limited(f"Audio arrives faster than real time; dropped {ms:.0f} ms.")
+            return
+        check_frame(frame, self.input_rate)
+        self.audio_received = True
+        for vad_event in self.endpointer.feed(self.resampler(frame)):
+            if isinstance(vad_event, SpeechStarted):
+                await self._new_turn()
+                self.last_activity = time.monotonic()
+                await self.send(event("speech.started", turn_id=self.turn_id))
+            elif isinstance(vad_event, SpeechEnded):
+                await self._utterance(vad_event)
+
+    async def _utterance(self, utterance: SpeechEnded) -> None:
+        self.last_activity = time.monotonic()
+        await self.send(event("speech.stopped", turn_id=self.turn_id))
+        self.reply = Reply(turn_id=self.turn_id, t0=time.time())
+        await self._send_task(
+            "workers.stt.transcribe",
+            self.reply.t0,
+            audio=base64.b64encode(utterance.audio).decode("ascii"),
+            sample_rate=VAD_RATE,
+        )
+
+    async def _text_turn(self, text: str) -> None:
+        if self.endpointer.in_speech:
+            # The caller typed while talking: the typed turn wins.
+            self.endpointer.flush()
+        await self._new_turn()
+        self.last_activity = time.monotonic()
+        self.reply = Reply(turn_id=self.turn_id, t0=time.time())
+        await self._send_task("workers.dialog.run_text_turn", self.reply.t0, text=text)
+
+    # --- turns ------------------------------------------------------------------
+
+    def _agent_busy(self) -> bool:
+        """The agent is answering or the client is still playing its audio."""
+        answering = self.reply is not None and not self.reply.finished
+        return answering or time.monotonic() < self.playing_until
+
+    async def _new_turn(self, notify: bool = True) -> None:
+        """Make a new turn current; barge in on the agent if it is answering.
+
+        Workers of the old turn stop at their next ``is_current`` check; the
+        agent turn is saved with only the sentences whose audio all went out.
+        ``notify=False`` skips the client events (the socket is already gone).
+        """
+        old_reply, old_turn = self.reply, self.turn_id
+        busy = self._agent_busy()
+        self.turn_id = await begin_turn(self.redis, self.session_id)
+        self.reply = None
+        if not busy:
+            return
+        self.playing_until = 0.0
+        if notify:
+            await self.send(event("interrupted", turn_id=old_turn))
+        if old_reply is None or not (old_reply.audio_started or old_reply.finished):
+            return
+        spoken = old_reply.spoken_text
+        if notify and not old_reply.finished:
+            await self.send(event("response.done", turn_id=old_turn, text=spoken, interrupted=True))
+        await database_sync_to_async(record_turn)(
+            self.session_id,
+            old_turn,
+            Turn.Speaker.AGENT,
+            text=spoken if not old_reply.finished else old_reply.final["text"],
+            interrupted=True,
+        )
+
+    async def _send_task(self, name: str, t0: float, **extra: Any) -> None:
+        job = {
+            "session_id": self.session_id,
+            "channel_name": self.channel_name,
+            "turn_id": self.turn_id,
+            "agent": self.agent,
+            "history": await database_sync_to_async(history)(
+                self.session_id, settings.VOICE_HISTORY_TURNS
+            ),
+            "t0": t0,
+        }
+        # A Redis publish takes about a millisecond; not worth a thread hop.
+        celery_app.send_task(name, args=[job], kwargs=extra)
+
+    # --- pipeline messages (channel layer) --------------------------------------
+
+    def _reply_for(self, message: dict[str, Any]) -> Reply | None:
+        """The reply a worker message belongs to; None for stale turns (dropped)."""
+        if self.ended or message.get("turn_id") != self.turn_id:
+            return None
+        if self.reply is None:
+            self.reply = Reply(turn_id=self.turn_id, t0=time.time())
+        return self.reply
+
+    async def pipeline_event(self, message: dict[str, Any]) -> None:
+        if self._reply_for(message) is not None:
+            await self.send(json.dumps(message["event"]))
+
+    async def pipeline_audio(self, message: dict[str, Any]) -> None:
+        reply = self._reply_for(message)
+        if reply is None:
+            return
+        reply.sample_rate = int(message["sample_rate"])
+        await self._send_audio(reply, reply.add_audio(int(message["sentence"]), message["pcm"]))
+
+    async def pipeline_sentence_done(self, message: dict[str, Any]) -> None:
+        reply = self._reply_for(message)
+        if reply is None:
+            return
+        chunks = reply.sentence_done(int(message["sentence"]), message.get("text", ""))
+        await self._send_audio(reply, chunks)
+        await self._finish_if_complete(reply)
+
+    async def pipeline_reply_done(self, message: dict[str, Any]) -> None:
+        reply = self._reply_for(message)
+        if reply is None:
+            return
+        reply.final = message
+        await self._finish_if_complete(reply)
+
+    async def _send_audio(self, reply: Reply, chunks: list[bytes]) -> None:
+        for chunk in chunks:
+            if not reply.audio_started:
+                reply.audio_started = True
+                reply.first_audio_at = time.time()
+                await self.send(
+                    event("audio.start", turn_id=reply.turn_id, sample_rate=reply.sample_rate)
+                )
+            await self.send(bytes_data=chunk)
+            duration = len(chunk) / BYTES_PER_SAMPLE / reply.sample_rate
+            self.playing_until = max(self.playing_until, time.monotonic()) + duration
+
+    async def _finish_if_complete(self, reply: Reply) -> None:
+        if not reply.complete or reply.finished:
+            return
+        reply.finished = True
+        final = reply.final or {}
+        text = final.get("text") or reply.spoken_text
+        if reply.audio_started:
+            await self.send(event("audio.end", turn_id=reply.turn_id))
+        await self.send(event("response.done", turn_id=reply.turn_id, text=text, interrupted=False))
+        first_audio_ms = (
+            round((reply.first_audio_at - reply.t0) * 1000) if reply.first_audio_at else None
+        )
+        total_ms = round((time.time() - reply.t0) * 1000)
+        timings = await database_sync_to_async(finish_agent_turn)(
+            self.session_id, reply.turn_id, text, first_audio_ms, total_ms
+        )
+        await self.send(event("metrics", turn_id=reply.turn_id, **timings))
+        self.last_activity = time.monotonic()
+        if final.get("end_call"):
+            await self._end("farewell")

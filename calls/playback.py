@@ -1,0 +1,57 @@
+"""Ordering one turn's reply audio for the client (see docs/pipeline.md).
+
+TTS jobs of two sentences may run on two workers at once, so chunks of
+sentence ``n+1`` can arrive before sentence ``n`` is done. :class:`Reply`
+holds them back and releases chunks strictly in sentence order; it does no I/O
+and is driven by the consumer's ``pipeline_*`` handlers.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Reply:
+    """The agent's answer to one turn, as relayed to the client so far."""
+
+    turn_id: int
+    t0: float  # epoch seconds when the caller finished (the job's ``t0``)
+    sample_rate: int = 22050  # of the TTS audio, from the pipeline.audio messages
+    next_sentence: int = 0
+    spoken: list[str] = field(default_factory=list)  # sentences whose audio all went out
+    audio_started: bool = False
+    first_audio_at: float | None = None
+    final: dict[str, Any] | None = None  # the pipeline.reply_done message
+    finished: bool = False
+    _held: dict[int, list[bytes]] = field(default_factory=dict)
+    _done: dict[int, str] = field(default_factory=dict)
+
+    def add_audio(self, sentence: int, pcm: bytes) -> list[bytes]:
+        """Chunks to send now: this one if its sentence is playing, else none."""
+        if sentence < self.next_sentence:
+            return []  # a late duplicate of a finished sentence
+        if sentence == self.next_sentence:
+            return [pcm]
+        self._held.setdefault(sentence, []).append(pcm)
+        return []
+
+    def sentence_done(self, sentence: int, text: str) -> list[bytes]:
+        """Mark ``sentence`` complete; return held chunks of the sentences now playing."""
+        if sentence < self.next_sentence:
+            return []
+        self._done[sentence] = text
+        released: list[bytes] = []
+        while self.next_sentence in self._done:
+            self.spoken.append(self._done.pop(self.next_sentence))
+            self.next_sentence += 1
+            released.extend(self._held.pop(self.next_sentence, []))
+        return released
+
+    @property
+    def complete(self) -> bool:
+        """The responder is done and every one of its sentences went out."""
+        return self.final is not None and self.next_sentence >= int(self.final["sentences"])
+
+    @property
+    def spoken_text(self) -> str:
+        return " ".join(text.strip() for text in self.spoken if text.strip())

@@ -1,0 +1,141 @@
+"""Wire protocol v1 of ``/ws/voice/<session_id>/``: messages, limits, error codes.
+
+Pure functions and small classes with no I/O, so the consumer stays a thin
+state machine and every validation rule is testable on its own. The client
+author's view of the same rules is ``docs/protocol.md``.
+"""
+
+import json
+import time
+from typing import Any
+
+AUDIO_ENCODING = "pcm_s16le"
+BYTES_PER_SAMPLE = 2
+# The rates browsers and phone bridges actually capture at; anything else is a
+# client bug we would rather report than silently resample.
+ALLOWED_INPUT_RATES = (8000, 16000, 24000, 44100, 48000)
+MIN_FRAME_MS = 10
+MAX_FRAME_MS = 1000
+# Control messages are tiny; a text turn is bounded by VOICE_MAX_TEXT_CHARS.
+MAX_MESSAGE_BYTES = 64 * 1024
+CLIENT_TYPES = frozenset({"start", "text", "interrupt", "end", "ping"})
+
+
+class Close:
+    """WebSocket close codes of the protocol (plain ints: autobahn rejects int subclasses)."""
+
+    NORMAL = 1000
+    NOT_AUTHENTICATED = 4401
+    FORBIDDEN = 4403
+    NOT_FOUND = 4404
+    CONFLICT = 4409
+
+
+# Every ``error`` code the server sends, with what it means; docs/protocol.md
+# lists the same table, tests/pipeline/test_protocol.py keeps them in sync.
+ERROR_CODES: dict[str, str] = {
+    "bad_json": "A text message is not a JSON object.",
+    "bad_message": "A field of the message is missing or has the wrong type.",
+    "unknown_type": "The message `type` is not one the server knows.",
+    "message_too_large": "A text message is larger than 64 KiB.",
+    "bad_frame": "A binary frame is not whole PCM16 samples or is shorter than 10 ms.",
+    "frame_too_large": "A binary frame holds more than 1000 ms of audio.",
+    "bad_sample_rate": "`start.sample_rate` is not one of the allowed rates.",
+    "already_started": "`start` came after audio; the rate cannot change mid-stream.",
+    "rate_limited": "Audio or messages arrive faster than real time allows; input was dropped.",
+    "text_too_long": "`text.text` is longer than the configured maximum.",
+    "empty_text": "`text.text` is empty.",
+    "pipeline_error": "A worker failed on this turn; the agent answers with a fallback line.",
+    "internal_error": "The server failed on that input; the call goes on.",
+}
+
+
+class ProtocolError(Exception):
+    """Bad client input: answered with an ``error`` event, the connection stays."""
+
+    def __init__(self, code: str, message: str) -> None:
+        assert code in ERROR_CODES, code
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def event(type_: str, **fields: Any) -> str:
+    """A server → client JSON event."""
+    return json.dumps({"type": type_, **fields})
+
+
+def error_event(code: str, message: str) -> str:
+    return event("error", code=code, message=message)
+
+
+def parse_message(text: str) -> dict[str, Any]:
+    """Decode a client JSON message and check its ``type`` and fields."""
+    if len(text.encode()) > MAX_MESSAGE_BYTES:
+        raise ProtocolError("message_too_large", "Text messages are at most 64 KiB.")
+    try:
+        message = json.loads(text)
+    except ValueError:
+        raise ProtocolError("bad_json", "The message is not valid JSON.") from None
+    if not isinstance(message, dict):
+        raise ProtocolError("bad_json", "The message must be a JSON object.")
+    type_ = message.get("type")
+    if not isinstance(type_, str):
+        raise ProtocolError("bad_message", "The message needs a string `type`.")
+    if type_ not in CLIENT_TYPES:
+        allowed = ", ".join(sorted(CLIENT_TYPES))
+        raise ProtocolError("unknown_type", f"Unknown type {type_!r}; expected one of {allowed}.")
+    if type_ == "start":
+        rate = message.get("sample_rate")
+        if isinstance(rate, bool) or not isinstance(rate, int) or rate not in ALLOWED_INPUT_RATES:
+            allowed = ", ".join(map(str, ALLOWED_INPUT_RATES))
+            raise ProtocolError(
+                "bad_sample_rate", f"sample_rate must be one of {allowed}; got {rate!r}."
+            )
+    if type_ == "text" and not isinstance(message.get("text"), str):
+        raise ProtocolError("bad_message", "A text message needs a string `text`.")
+    return message
+
+
+def check_text(text: str, max_chars: int) -> str:
+    """The stripped text of a typed turn, or a ProtocolError."""
+    text = text.strip()
+    if not text:
+        raise ProtocolError("empty_text", "The text is empty.")
+    if len(text) > max_chars:
+        raise ProtocolError("text_too_long", f"Text turns are at most {max_chars} characters.")
+    return text
+
+
+def check_frame(frame: bytes, sample_rate: int) -> None:
+    """Raise unless ``frame`` is 10–1000 ms of whole PCM16 samples at ``sample_rate``."""
+    if len(frame) % BYTES_PER_SAMPLE:
+        raise ProtocolError("bad_frame", "Audio frames must hold whole 16-bit samples.")
+    ms = frame_ms(len(frame), sample_rate)
+    if ms < MIN_FRAME_MS:
+        raise ProtocolError("bad_frame", f"Audio frames must hold at least {MIN_FRAME_MS} ms.")
+    if ms > MAX_FRAME_MS:
+        raise ProtocolError("frame_too_large", f"Audio frames hold at most {MAX_FRAME_MS} ms.")
+
+
+def frame_ms(n_bytes: int, sample_rate: int) -> float:
+    return n_bytes / BYTES_PER_SAMPLE * 1000 / sample_rate
+
+
+class TokenBucket:
+    """``rate`` units per second with ``burst`` capacity; ``take`` says if allowed."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.updated = time.monotonic()
+
+    def take(self, amount: float = 1.0) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < amount:
+            return False
+        self.tokens -= amount
+        return True

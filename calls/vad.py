@@ -1,0 +1,146 @@
+"""Endpointing: where an utterance starts and ends in the caller's audio.
+
+Consumes PCM16 mono audio at any allowed input rate (:class:`Resampler` brings
+it to 16 kHz with soxr); produces :class:`SpeechStarted` and
+:class:`SpeechEnded` (with the utterance's 16 kHz audio) from webrtcvad
+decisions on 30 ms frames.
+"""
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import soxr
+import webrtcvad
+from django.conf import settings
+
+VAD_RATE = 16000
+# webrtcvad accepts 10, 20 or 30 ms frames; 30 ms gives the steadiest decisions.
+FRAME_MS = 30
+FRAME_BYTES = VAD_RATE * FRAME_MS // 1000 * 2
+# Audio kept from before the trigger so the utterance's first syllable is not
+# clipped (the trigger fires only after VOICE_VAD_START_MS of voiced audio).
+PRE_ROLL_MS = 300
+# Slack around the start threshold: speech has short unvoiced gaps (stops,
+# fricatives), so "150 ms voiced within the last 300 ms" starts an utterance.
+START_WINDOW_SLACK_MS = 150
+
+
+@dataclass(frozen=True)
+class VadSettings:
+    aggressiveness: int = 2
+    start_ms: int = 150
+    silence_ms: int = 600
+    max_utterance_ms: int = 15000
+
+    @classmethod
+    def from_django(cls) -> "VadSettings":
+        return cls(
+            aggressiveness=settings.VOICE_VAD_AGGRESSIVENESS,
+            start_ms=settings.VOICE_VAD_START_MS,
+            silence_ms=settings.VOICE_VAD_SILENCE_MS,
+            max_utterance_ms=int(settings.VOICE_MAX_UTTERANCE_S * 1000),
+        )
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    pass
+
+
+@dataclass(frozen=True)
+class SpeechEnded:
+    audio: bytes  # PCM16 mono at 16 kHz, including the pre-roll
+    cut: bool  # True when the utterance hit max_utterance_ms instead of ending in silence
+
+    @property
+    def duration_ms(self) -> float:
+        return len(self.audio) / 2 * 1000 / VAD_RATE
+
+
+VadEvent = SpeechStarted | SpeechEnded
+
+
+def _frames(ms: int) -> int:
+    return max(1, -(-ms // FRAME_MS))
+
+
+class Endpointer:
+    """Feed 16 kHz PCM16 in any chunk size; get speech start/end events back."""
+
+    def __init__(self, config: VadSettings | None = None) -> None:
+        self.config = config or VadSettings()
+        self._vad = webrtcvad.Vad(self.config.aggressiveness)
+        self._pending = bytearray()
+        self._start_frames = _frames(self.config.start_ms)
+        self._silence_frames = _frames(self.config.silence_ms)
+        self._max_frames = _frames(self.config.max_utterance_ms)
+        window = _frames(self.config.start_ms + START_WINDOW_SLACK_MS)
+        self._window: deque[bool] = deque(maxlen=window)
+        self._pre_roll: deque[bytes] = deque(maxlen=max(window, _frames(PRE_ROLL_MS)))
+        self._utterance: list[bytes] = []
+        self._trailing_silence = 0
+
+    @property
+    def in_speech(self) -> bool:
+        return bool(self._utterance)
+
+    def feed(self, pcm16: bytes) -> list[VadEvent]:
+        self._pending.extend(pcm16)
+        events: list[VadEvent] = []
+        while len(self._pending) >= FRAME_BYTES:
+            frame = bytes(self._pending[:FRAME_BYTES])
+            del self._pending[:FRAME_BYTES]
+            event = self._step(frame, self._vad.is_speech(frame, VAD_RATE))
+            if event is not None:
+                events.append(event)
+        return events
+
+    def flush(self) -> SpeechEnded | None:
+        """End an utterance in progress (the caller hung up or typed instead)."""
+        if not self._utterance:
+            return None
+        return self._finish(cut=True)
+
+    def _step(self, frame: bytes, voiced: bool) -> VadEvent | None:
+        if not self._utterance:
+            self._pre_roll.append(frame)
+            self._window.append(voiced)
+            if sum(self._window) >= self._start_frames:
+                self._utterance = list(self._pre_roll)
+                self._trailing_silence = 0
+                return SpeechStarted()
+            return None
+        self._utterance.append(frame)
+        self._trailing_silence = 0 if voiced else self._trailing_silence + 1
+        if self._trailing_silence >= self._silence_frames:
+            return self._finish(cut=False)
+        if len(self._utterance) >= self._max_frames:
+            return self._finish(cut=True)
+        return None
+
+    def _finish(self, cut: bool) -> SpeechEnded:
+        audio = b"".join(self._utterance)
+        self._utterance = []
+        self._trailing_silence = 0
+        self._window.clear()
+        self._pre_roll.clear()
+        return SpeechEnded(audio=audio, cut=cut)
+
+
+class Resampler:
+    """Streaming PCM16 resampling from the client's rate to 16 kHz."""
+
+    def __init__(self, in_rate: int, out_rate: int = VAD_RATE) -> None:
+        self.in_rate = in_rate
+        self._stream = (
+            None
+            if in_rate == out_rate
+            else soxr.ResampleStream(in_rate, out_rate, 1, dtype="int16", quality="HQ")
+        )
+
+    def __call__(self, pcm16: bytes) -> bytes:
+        if self._stream is None:
+            return pcm16
+        samples = np.frombuffer(pcm16, dtype="<i2")
+        return self._stream.resample_chunk(samples).astype("<i2").tobytes()

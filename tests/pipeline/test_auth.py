@@ -1,0 +1,158 @@
+"""Who may open a call's WebSocket: the three ways to authenticate, origins, close codes.
+
+Runs against a real daphne process (tests/pipeline/conftest.py) with a real
+WebSocket client.
+"""
+
+import asyncio
+import uuid
+
+import pytest
+from django.test import Client
+from websockets.exceptions import InvalidStatus
+
+from calls.services import end_session
+
+from .wire import close_code, next_event, open_socket, send_json
+
+pytestmark = pytest.mark.e2e
+
+
+def test_bearer_header_token_connects_and_gets_ready(daphne_server, make_call):
+    call = make_call(name="Header agent")
+
+    async def scenario():
+        async with await open_socket(daphne_server.ws_url(call.session_id), token=call.token) as ws:
+            return await next_event(ws)
+
+    ready = asyncio.run(scenario())
+    assert ready == {
+        "type": "ready",
+        "session_id": call.session_id,
+        "agent": {"id": call.agent.id, "name": "Header agent"},
+        "input": {"encoding": "pcm_s16le", "sample_rate": 16000},
+        "output": {"encoding": "pcm_s16le", "sample_rate": 22050},
+    }
+
+
+def test_query_token_connects_without_origin(daphne_server, make_call):
+    call = make_call()
+
+    async def scenario():
+        url = daphne_server.ws_url(call.session_id, token=call.token)
+        async with await open_socket(url) as ws:
+            return (await next_event(ws))["type"]
+
+    assert asyncio.run(scenario()) == "ready"
+
+
+def test_session_cookie_from_same_origin_connects(daphne_server, make_call):
+    call = make_call()
+    browser = Client()
+    browser.force_login(call.user)
+    cookie = f"sessionid={browser.cookies['sessionid'].value}"
+
+    async def scenario():
+        url = daphne_server.ws_url(call.session_id)
+        async with await open_socket(url, cookie=cookie, origin=daphne_server.url) as ws:
+            return (await next_event(ws))["type"]
+
+    assert asyncio.run(scenario()) == "ready"
+
+
+def test_foreign_origin_is_refused_at_handshake(daphne_server, make_call):
+    call = make_call()
+    url = daphne_server.ws_url(call.session_id)
+
+    async def scenario():
+        await open_socket(url, token=call.token, origin="https://evil.example.com")
+
+    with pytest.raises(InvalidStatus) as refused:
+        asyncio.run(scenario())
+    assert refused.value.response.status_code == 403
+
+
+@pytest.mark.parametrize("token", [None, "not-a-jwt", "eyJhbGciOiJIUzI1NiJ9.e30.bad-signature"])
+def test_missing_or_wrong_token_closes_4401(daphne_server, make_call, token):
+    call = make_call()
+
+    async def scenario():
+        ws = await open_socket(daphne_server.ws_url(call.session_id), token=token)
+        return await close_code(ws)
+
+    assert asyncio.run(scenario()) == 4401
+
+
+def test_wrong_token_wins_over_valid_cookie(daphne_server, make_call):
+    call = make_call()
+    browser = Client()
+    browser.force_login(call.user)
+    cookie = f"sessionid={browser.cookies['sessionid'].value}"
+
+    async def scenario():
+        url = daphne_server.ws_url(call.session_id, token="garbage")
+        ws = await open_socket(url, cookie=cookie, origin=daphne_server.url)
+        return await close_code(ws)
+
+    assert asyncio.run(scenario()) == 4401
+
+
+def test_other_users_session_closes_4403(daphne_server, make_call):
+    owner = make_call()
+    stranger = make_call()
+
+    async def scenario():
+        ws = await open_socket(daphne_server.ws_url(owner.session_id), token=stranger.token)
+        return await close_code(ws)
+
+    assert asyncio.run(scenario()) == 4403
+
+
+@pytest.mark.parametrize("session_id", [uuid.uuid4(), "not-a-uuid"])
+def test_unknown_session_closes_4404(daphne_server, make_call, session_id):
+    call = make_call()
+
+    async def scenario():
+        ws = await open_socket(daphne_server.ws_url(session_id), token=call.token)
+        return await close_code(ws)
+
+    assert asyncio.run(scenario()) == 4404
+
+
+def test_ended_session_closes_4409(daphne_server, make_call):
+    call = make_call()
+    end_session(call.session, "hangup")
+
+    async def scenario():
+        ws = await open_socket(daphne_server.ws_url(call.session_id), token=call.token)
+        return await close_code(ws)
+
+    assert asyncio.run(scenario()) == 4409
+
+
+def test_second_connection_closes_4409_and_first_goes_on(daphne_server, make_call):
+    call = make_call()
+    url = daphne_server.ws_url(call.session_id)
+
+    async def scenario():
+        async with await open_socket(url, token=call.token) as first:
+            await next_event(first, "ready")
+            second = await open_socket(url, token=call.token)
+            code = await close_code(second)
+            await send_json(first, type="ping")
+            return code, (await next_event(first))["type"]
+
+    assert asyncio.run(scenario()) == (4409, "pong")
+
+
+def test_reconnect_after_close_is_allowed(daphne_server, make_call):
+    call = make_call()
+    url = daphne_server.ws_url(call.session_id)
+
+    async def scenario():
+        async with await open_socket(url, token=call.token) as ws:
+            await next_event(ws, "ready")
+        async with await open_socket(url, token=call.token) as ws:
+            return (await next_event(ws))["type"]
+
+    assert asyncio.run(scenario()) == "ready"
