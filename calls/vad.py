@@ -24,6 +24,10 @@ PRE_ROLL_MS = 300
 # Slack around the start threshold: speech has short unvoiced gaps (stops,
 # fricatives), so "150 ms voiced within the last 300 ms" starts an utterance.
 START_WINDOW_SLACK_MS = 150
+# webrtcvad keeps saying "voiced" for about 90 ms after any sound stops (its
+# hangover smoothing, measured: a 30 ms syllable gives 4 voiced frames). Those
+# frames are added to the threshold so VOICE_VAD_START_MS means real voice.
+HANGOVER_MS = 90
 
 
 @dataclass(frozen=True)
@@ -72,10 +76,10 @@ class Endpointer:
         self.config = config or VadSettings()
         self._vad = webrtcvad.Vad(self.config.aggressiveness)
         self._pending = bytearray()
-        self._start_frames = _frames(self.config.start_ms)
+        self._start_frames = _frames(self.config.start_ms + HANGOVER_MS)
         self._silence_frames = _frames(self.config.silence_ms)
         self._max_frames = _frames(self.config.max_utterance_ms)
-        window = _frames(self.config.start_ms + START_WINDOW_SLACK_MS)
+        window = _frames(self.config.start_ms + HANGOVER_MS + START_WINDOW_SLACK_MS)
         self._window: deque[bool] = deque(maxlen=window)
         self._pre_roll: deque[bytes] = deque(maxlen=max(window, _frames(PRE_ROLL_MS)))
         self._utterance: list[bytes] = []

@@ -1,0 +1,130 @@
+"""Endpointing on real speech: tests/data/question_16k.wav is Piper's en_US-joe-medium
+saying "What time does the library open on Saturday?" (2.6 s, 16 kHz mono PCM16,
+synthesized once with piper-tts and resampled with soxr)."""
+
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soxr
+
+from calls.vad import VAD_RATE, Endpointer, Resampler, SpeechEnded, SpeechStarted, VadSettings
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@pytest.fixture(scope="module")
+def speech() -> bytes:
+    with wave.open(str(DATA / "question_16k.wav"), "rb") as wav:
+        assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (16000, 1, 2)
+        return wav.readframes(wav.getnframes())
+
+
+def silence(ms: int, rate: int = VAD_RATE) -> bytes:
+    return b"\0" * (rate * ms // 1000 * 2)
+
+
+def noise(ms: int, level: float, seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    samples = rng.normal(0, level, VAD_RATE * ms // 1000).clip(-32768, 32767)
+    return samples.astype("<i2").tobytes()
+
+
+def run(endpointer: Endpointer, pcm: bytes, chunk_ms: int = 20, rate: int = VAD_RATE) -> list:
+    size = rate * chunk_ms // 1000 * 2
+    events = []
+    for i in range(0, len(pcm), size):
+        events.extend(endpointer.feed(pcm[i : i + size]))
+    return events
+
+
+def kinds(events: list) -> list[str]:
+    return [type(e).__name__ for e in events]
+
+
+def seconds(pcm: bytes) -> float:
+    return len(pcm) / 2 / VAD_RATE
+
+
+def test_one_spoken_question_is_one_utterance(speech):
+    events = run(Endpointer(), silence(500) + speech + silence(1000))
+    assert kinds(events) == ["SpeechStarted", "SpeechEnded"]
+    ended = events[1]
+    assert not ended.cut
+    # The whole question plus at most pre-roll and the trailing silence.
+    assert seconds(speech) - 0.1 <= ended.duration_ms / 1000 <= seconds(speech) + 1.0
+
+
+def test_utterance_ends_only_after_the_trailing_silence(speech):
+    endpointer = Endpointer(VadSettings(silence_ms=600))
+    assert kinds(run(endpointer, speech + silence(300))) == ["SpeechStarted"]
+    assert endpointer.in_speech
+    assert kinds(run(endpointer, silence(600))) == ["SpeechEnded"]
+
+
+def test_silence_and_quiet_noise_are_not_speech():
+    endpointer = Endpointer()
+    assert run(endpointer, silence(3000)) == []
+    assert run(endpointer, noise(3000, level=200)) == []
+    assert not endpointer.in_speech
+
+
+def test_a_click_shorter_than_the_threshold_starts_nothing(speech):
+    # webrtcvad reports 60 ms of voice as 150 ms voiced (hangover); still no start.
+    click = speech[int(0.5 * VAD_RATE) * 2 : int(0.56 * VAD_RATE) * 2]  # 60 ms of voice
+    events = run(Endpointer(VadSettings(start_ms=150)), silence(500) + click + silence(1000))
+    assert events == []
+
+
+def test_voice_longer_than_the_threshold_starts_an_utterance(speech):
+    burst = speech[int(0.5 * VAD_RATE) * 2 : int(0.75 * VAD_RATE) * 2]  # 250 ms of voice
+    events = run(Endpointer(VadSettings(start_ms=150)), silence(500) + burst + silence(1000))
+    assert kinds(events) == ["SpeechStarted", "SpeechEnded"]
+
+
+def test_a_short_pause_keeps_one_utterance_a_long_one_splits(speech):
+    pause_short = run(Endpointer(), speech + silence(250) + speech + silence(1000))
+    assert kinds(pause_short) == ["SpeechStarted", "SpeechEnded"]
+    pause_long = run(Endpointer(), speech + silence(1500) + speech + silence(1000))
+    assert kinds(pause_long) == ["SpeechStarted", "SpeechEnded"] * 2
+
+
+def test_too_long_utterance_is_cut_at_the_maximum(speech):
+    endpointer = Endpointer(VadSettings(max_utterance_ms=2000))
+    events = run(endpointer, speech + speech + silence(1000))
+    ended = [e for e in events if isinstance(e, SpeechEnded)]
+    assert ended[0].cut
+    assert ended[0].duration_ms == pytest.approx(2000, abs=30)
+    assert isinstance(events[0], SpeechStarted)
+
+
+def test_chunk_size_does_not_change_the_decision(speech):
+    pcm = silence(400) + speech + silence(900)
+    small = run(Endpointer(), pcm, chunk_ms=10)
+    large = run(Endpointer(), pcm, chunk_ms=1000)
+    assert kinds(small) == kinds(large) == ["SpeechStarted", "SpeechEnded"]
+    assert small[1].audio == large[1].audio
+
+
+def test_flush_hands_over_an_utterance_in_progress(speech):
+    endpointer = Endpointer()
+    run(endpointer, speech[: len(speech) // 2])
+    ended = endpointer.flush()
+    assert ended is not None and ended.cut
+    assert endpointer.flush() is None
+
+
+@pytest.mark.parametrize("rate", [8000, 24000, 44100, 48000])
+def test_other_input_rates_are_resampled_to_16k(speech, rate):
+    samples = np.frombuffer(speech, dtype="<i2")
+    at_rate = soxr.resample(samples, VAD_RATE, rate).astype("<i2").tobytes()
+    resample = Resampler(rate)
+    endpointer = Endpointer()
+    pcm = silence(500, rate) + at_rate + silence(1000, rate)
+    size = rate * 20 // 1000 * 2
+    events = []
+    for i in range(0, len(pcm), size):
+        events.extend(endpointer.feed(resample(pcm[i : i + size])))
+    assert kinds(events) == ["SpeechStarted", "SpeechEnded"]
+    assert events[1].duration_ms / 1000 == pytest.approx(seconds(speech) + 0.6, abs=0.7)
