@@ -138,7 +138,10 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # redis-py 8 reads with a 5 s socket timeout by default, exactly the
+            # 5 s BZPOPMIN a waiting consumer blocks in: every idle socket would
+            # die with TimeoutError. The read timeout must exceed that block.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
             # A long answer streams hundreds of audio chunks into one consumer
             # channel; the default capacity of 100 would drop them.
             "capacity": env.int("CHANNEL_CAPACITY", default=5000),

@@ -1,0 +1,492 @@
+"""Wire protocol v1 against a real daphne process with a real WebSocket client.
+
+The worker side is played by the test itself through the real Redis channel
+layer (the ``pipeline.*`` messages of docs/pipeline.md), so ordering, stale
+turns, barge-in and metrics are checked without loading models; the full path
+with real workers is in test_e2e*.py.
+"""
+
+import asyncio
+import json
+import re
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+import redis
+import soxr
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from calls.models import CallSession, Turn
+from calls.presence import presence_key
+from calls.protocol import ERROR_CODES
+from calls.services import end_session
+from workers.turnstate import current_turn
+
+from .wire import close_code, frames, next_event, open_socket, send_json, stream_realtime
+
+pytestmark = pytest.mark.e2e
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def speech_16k() -> bytes:
+    with wave.open(str(DATA / "question_16k.wav"), "rb") as wav:
+        return wav.readframes(wav.getnframes())
+
+
+def tone(ms: int, rate: int = 22050) -> bytes:
+    """Distinct non-silent PCM16 chunk content, so ordering is checkable."""
+    return bytes([ms % 251, 1]) * (rate * ms // 1000)
+
+
+def channel_of(session_id: str) -> str:
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        return client.get(presence_key(session_id)).decode()
+    finally:
+        client.close()
+
+
+async def worker_send(session_id: str, message: dict) -> None:
+    await get_channel_layer().send(channel_of(session_id), message)
+
+
+async def connected(server, call):
+    ws = await open_socket(server.ws_url(call.session_id), token=call.token)
+    await next_event(ws, "ready")
+    return ws
+
+
+async def expect_error(ws, code: str) -> dict:
+    event = await next_event(ws)
+    assert event["type"] == "error", event
+    assert event["code"] == code, event
+    assert event["message"]
+    return event
+
+
+async def read_until(ws, type_: str) -> list:
+    """Every message (audio as bytes, events as dicts) up to an event of ``type_``."""
+    received: list = []
+    async with asyncio.timeout(10):
+        while True:
+            message = await ws.recv()
+            received.append(message if isinstance(message, bytes) else json.loads(message))
+            if isinstance(received[-1], dict) and received[-1]["type"] == type_:
+                return received
+
+
+async def still_alive(ws) -> None:
+    await send_json(ws, type="ping")
+    assert await next_event(ws) == {"type": "pong"}
+
+
+def test_ping_pong(daphne_server, make_call):
+    call = make_call()
+
+    async def scenario():
+        async with await connected(daphne_server, call) as ws:
+            await still_alive(ws)
+            await still_alive(ws)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        ("{not json", "bad_json"),
+        ("[1, 2]", "bad_json"),
+        ('{"text": "no type"}', "bad_message"),
+        ('{"type": "dance"}', "unknown_type"),
+        ('{"type": "start", "sample_rate": 12345}', "bad_sample_rate"),
+        ('{"type": "start", "sample_rate": "16000"}', "bad_sample_rate"),
+        ('{"type": "text", "text": 42}', "bad_message"),
+        ('{"type": "text", "text": "   "}', "empty_text"),
+        (json.dumps({"type": "text", "text": "x" * 2001}), "text_too_long"),
+        (json.dumps({"type": "ping", "pad": "x" * 70000}), "message_too_large"),
+    ],
+)
+def test_bad_messages_get_error_codes_and_the_call_goes_on(daphne_server, make_call, message, code):
+    call = make_call()
+
+    async def scenario():
+        async with await connected(daphne_server, call) as ws:
+            await ws.send(message)
+            await expect_error(ws, code)
+            await still_alive(ws)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        (b"\x01\x02\x03", "bad_frame"),  # odd length: not whole samples
+        (b"\0" * 100, "bad_frame"),  # 3 ms at 16 kHz
+        (b"\0" * 32002, "frame_too_large"),  # 1000.06 ms at 16 kHz
+    ],
+)
+def test_bad_frames_get_error_codes_and_the_call_goes_on(daphne_server, make_call, frame, code):
+    call = make_call()
+
+    async def scenario():
+        async with await connected(daphne_server, call) as ws:
+            await ws.send(frame)
+            await expect_error(ws, code)
+            await ws.send(b"\0" * 640)  # a valid 20 ms frame is accepted silently
+            await still_alive(ws)
+
+    asyncio.run(scenario())
+
+
+def test_frame_limits_follow_the_started_rate(daphne_server, make_call):
+    call = make_call()
+
+    async def scenario():
+        async with await connected(daphne_server, call) as ws:
+            await send_json(ws, type="start", sample_rate=48000)
+            await ws.send(b"\0" * 96000)  # 1000 ms at 48 kHz: the maximum
+            await send_json(ws, type="start", sample_rate=16000)
+            await expect_error(ws, "already_started")
+            await ws.send(b"\0" * 96002)
+            await expect_error(ws, "frame_too_large")
+            await still_alive(ws)
+
+    asyncio.run(scenario())
+
+
+def test_flood_is_rate_limited_and_other_calls_are_unaffected(daphne_server, make_call):
+    flooder = make_call()
+    neighbour = make_call()
+
+    async def scenario():
+        async with (
+            await connected(daphne_server, flooder) as ws,
+            await connected(daphne_server, neighbour) as other,
+        ):
+            frame = b"\0" * 640  # 20 ms
+            for _ in range(1000):  # 20 s of audio at once
+                await ws.send(frame)
+            await expect_error(ws, "rate_limited")
+            for _ in range(100):
+                await ws.send("{garbage")
+            # The flooder's socket survives; once quiet, it is served again.
+            await asyncio.sleep(1.1)
+            await send_json(ws, type="ping")
+            codes = []
+            while (event := await next_event(ws))["type"] != "pong":
+                codes.append(event["code"])
+            # Some garbage was answered, the rest was dropped by the message limit
+            # (its rate_limited report is at most one per second).
+            assert "bad_json" in codes and set(codes) <= {"bad_json", "rate_limited"}
+            assert len(codes) < 100
+            # The neighbour never saw any of it and is answered at once.
+            await still_alive(other)
+
+    asyncio.run(scenario())
+
+
+def test_speech_is_endpointed_into_a_turn(daphne_server, make_call):
+    call = make_call()
+
+    async def scenario():
+        async with await connected(daphne_server, call) as ws:
+            silence = b"\0" * 32000
+            await stream_realtime(ws, silence[:16000] + speech_16k() + silence, 16000)
+            started = await next_event(ws)
+            stopped = await next_event(ws)
+            return started, stopped
+
+    started, stopped = asyncio.run(scenario())
+    assert started == {"type": "speech.started", "turn_id": 1}
+    assert stopped == {"type": "speech.stopped", "turn_id": 1}
+
+
+def test_speech_at_48k_is_resampled(daphne_server, make_call):
+    call = make_call()
+    samples = np.frombuffer(speech_16k(), dtype="<i2")
+    speech_48k = soxr.resample(samples, 16000, 48000).astype("<i2").tobytes()
+
+    async def scenario():
+        async with await connected(daphne_server, call) as ws:
+            await send_json(ws, type="start", sample_rate=48000)
+            await stream_realtime(ws, speech_48k + b"\0" * 96000 * 2, 48000)
+            return [(await next_event(ws))["type"], (await next_event(ws))["type"]]
+
+    assert asyncio.run(scenario()) == ["speech.started", "speech.stopped"]
+
+
+def test_end_sends_ended_closes_1000_and_ends_the_session(daphne_server, make_call):
+    call = make_call()
+
+    async def scenario():
+        ws = await connected(daphne_server, call)
+        await send_json(ws, type="end")
+        ended = await next_event(ws)
+        return ended, await close_code(ws)
+
+    assert asyncio.run(scenario()) == ({"type": "ended", "reason": "hangup"}, 1000)
+    call.session.refresh_from_db()
+    assert call.session.status == CallSession.Status.ENDED
+    assert call.session.end_reason == "hangup"
+
+
+def test_session_ended_through_the_api_is_ended_on_the_socket_too(daphne_server, make_call):
+    call = make_call()
+
+    async def scenario():
+        ws = await connected(daphne_server, call)
+        await database_sync_to_async(end_session)(call.session, "operator")
+        ended = await next_event(ws, timeout=15)
+        return ended, await close_code(ws)
+
+    assert asyncio.run(scenario()) == ({"type": "ended", "reason": "operator"}, 1000)
+
+
+def test_reply_audio_is_relayed_in_sentence_order_with_metrics(daphne_server, make_call):
+    call = make_call()
+    s0 = [tone(100), tone(120)]
+    s1 = [tone(140), tone(160)]
+
+    async def scenario():
+        async with await connected(daphne_server, call) as ws:
+            await send_json(ws, type="text", text="Tell me two things.")
+            sid = call.session_id
+            while current_turn(sid) != 1:
+                await asyncio.sleep(0.01)
+
+            def audio(n, pcm):
+                return {
+                    "type": "pipeline.audio",
+                    "turn_id": 1,
+                    "sentence": n,
+                    "sample_rate": 22050,
+                    "pcm": pcm,
+                }
+
+            # Sentence 1 was synthesized first, by another TTS worker.
+            await worker_send(
+                sid,
+                {
+                    "type": "pipeline.event",
+                    "turn_id": 1,
+                    "event": {"type": "intent", "turn_id": 1, "intent": "command"},
+                },
+            )
+            for pcm in s1:
+                await worker_send(sid, audio(1, pcm))
+            await worker_send(
+                sid,
+                {
+                    "type": "pipeline.sentence_done",
+                    "turn_id": 1,
+                    "sentence": 1,
+                    "text": "Second thing.",
+                },
+            )
+            # A stale turn's message is dropped.
+            await worker_send(
+                sid,
+                {
+                    "type": "pipeline.event",
+                    "turn_id": 0,
+                    "event": {"type": "transcript", "turn_id": 0, "text": "old", "final": True},
+                },
+            )
+            for pcm in s0:
+                await worker_send(sid, audio(0, pcm))
+            await worker_send(
+                sid,
+                {
+                    "type": "pipeline.sentence_done",
+                    "turn_id": 1,
+                    "sentence": 0,
+                    "text": "First thing.",
+                },
+            )
+            await worker_send(
+                sid,
+                {
+                    "type": "pipeline.reply_done",
+                    "turn_id": 1,
+                    "text": "First thing. Second thing.",
+                    "sentences": 2,
+                    "end_call": False,
+                },
+            )
+            return await read_until(ws, "metrics")
+
+    received = asyncio.run(scenario())
+    kinds = [m if isinstance(m, bytes) else m["type"] for m in received]
+    assert kinds == ["intent", "audio.start", *s0, *s1, "audio.end", "response.done", "metrics"]
+    assert received[1] == {"type": "audio.start", "turn_id": 1, "sample_rate": 22050}
+    assert received[-2] == {
+        "type": "response.done",
+        "turn_id": 1,
+        "text": "First thing. Second thing.",
+        "interrupted": False,
+    }
+    metrics = received[-1]
+    assert set(metrics) == {
+        "type",
+        "turn_id",
+        "stt_ms",
+        "classify_ms",
+        "first_token_ms",
+        "first_audio_ms",
+        "total_ms",
+    }
+    assert metrics["total_ms"] >= metrics["first_audio_ms"] >= 0
+    turn = Turn.objects.get(session=call.session, turn_id=1, speaker="agent")
+    assert (turn.first_audio_ms, turn.total_ms) == (metrics["first_audio_ms"], metrics["total_ms"])
+    assert turn.text == "First thing. Second thing." and not turn.interrupted
+
+
+def test_interrupt_stops_the_audio_and_saves_what_was_said(daphne_server, make_call):
+    call = make_call()
+
+    async def scenario():
+        async with await connected(daphne_server, call) as ws:
+            sid = call.session_id
+            await send_json(ws, type="text", text="Tell me a long story.")
+            while current_turn(sid) != 1:
+                await asyncio.sleep(0.01)
+            for n, text in enumerate(["Once upon a time.", "There was a dragon."]):
+                await worker_send(
+                    sid,
+                    {
+                        "type": "pipeline.audio",
+                        "turn_id": 1,
+                        "sentence": n,
+                        "sample_rate": 22050,
+                        "pcm": tone(200),
+                    },
+                )
+                if n == 0:
+                    await worker_send(
+                        sid,
+                        {
+                            "type": "pipeline.sentence_done",
+                            "turn_id": 1,
+                            "sentence": 0,
+                            "text": text,
+                        },
+                    )
+            await next_event(ws, "audio.start")
+            await send_json(ws, type="interrupt")
+            interrupted = await next_event(ws)
+            done = await next_event(ws)
+            # The workers of turn 1 are now stale: their audio no longer reaches us.
+            await worker_send(
+                sid,
+                {
+                    "type": "pipeline.audio",
+                    "turn_id": 1,
+                    "sentence": 1,
+                    "sample_rate": 22050,
+                    "pcm": tone(200),
+                },
+            )
+            await still_alive(ws)
+            return interrupted, done
+
+    interrupted, done = asyncio.run(scenario())
+    assert interrupted == {"type": "interrupted", "turn_id": 1}
+    assert done == {
+        "type": "response.done",
+        "turn_id": 1,
+        "text": "Once upon a time.",
+        "interrupted": True,
+    }
+    assert current_turn(call.session_id) == 2
+    turn = Turn.objects.get(session=call.session, turn_id=1, speaker="agent")
+    assert turn.interrupted and turn.text == "Once upon a time."
+
+
+def test_farewell_reply_ends_the_session(daphne_server, make_call):
+    call = make_call()
+
+    async def scenario():
+        ws = await connected(daphne_server, call)
+        sid = call.session_id
+        await send_json(ws, type="text", text="Bye!")
+        while current_turn(sid) != 1:
+            await asyncio.sleep(0.01)
+        await worker_send(
+            sid,
+            {
+                "type": "pipeline.audio",
+                "turn_id": 1,
+                "sentence": 0,
+                "sample_rate": 22050,
+                "pcm": tone(300),
+            },
+        )
+        await worker_send(
+            sid, {"type": "pipeline.sentence_done", "turn_id": 1, "sentence": 0, "text": "Goodbye!"}
+        )
+        await worker_send(
+            sid,
+            {
+                "type": "pipeline.reply_done",
+                "turn_id": 1,
+                "text": "Goodbye!",
+                "sentences": 1,
+                "end_call": True,
+            },
+        )
+        ended = await next_event(ws, "ended")
+        return ended, await close_code(ws)
+
+    assert asyncio.run(scenario()) == ({"type": "ended", "reason": "farewell"}, 1000)
+    call.session.refresh_from_db()
+    assert (call.session.status, call.session.end_reason) == ("ended", "farewell")
+
+
+def test_idle_call_is_ended(live_server_factory, make_call):
+    server = live_server_factory(VOICE_IDLE_TIMEOUT_S="1")
+    call = make_call()
+
+    async def scenario():
+        ws = await connected(server, call)
+        for frame in frames(b"\0" * 32000, 16000):  # a silent microphone is not activity
+            await ws.send(frame)
+        ended = await next_event(ws, "ended")
+        return ended, await close_code(ws)
+
+    assert asyncio.run(scenario()) == ({"type": "ended", "reason": "idle"}, 1000)
+    call.session.refresh_from_db()
+    assert (call.session.status, call.session.end_reason) == ("ended", "idle")
+
+
+def test_disconnect_ends_the_session_after_the_grace_period_unless_reconnected(
+    live_server_factory, make_call
+):
+    server = live_server_factory(VOICE_DISCONNECT_GRACE_S="1.5")
+    gone = make_call()
+    back = make_call()
+
+    async def scenario():
+        for call in (gone, back):
+            ws = await connected(server, call)
+            await ws.close()
+        ws = await connected(server, back)  # within the grace period
+        await asyncio.sleep(3)
+        await still_alive(ws)
+        await ws.close()
+
+    asyncio.run(scenario())
+    gone.session.refresh_from_db()
+    assert (gone.session.status, gone.session.end_reason) == ("ended", "disconnected")
+    back.session.refresh_from_db()
+    assert back.session.status == "active"
+
+
+def test_every_error_code_is_documented():
+    documented = set(re.findall(r"^\| `([a-z_]+)` \|", DOCS.read_text(), flags=re.MULTILINE))
+    assert set(ERROR_CODES) <= documented
