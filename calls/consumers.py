@@ -75,6 +75,12 @@ RATE_LIMIT_REPORT_S = 1.0
 # Audio bursts of up to this long are accepted at once (a client catching up).
 BURST_AUDIO_S = 2.0
 
+# Timings only the workers measure; the consumer adds first_audio_ms and total_ms.
+WORKER_TIMINGS = ("stt_ms", "classify_ms", "first_token_ms")
+# Longer than any healthy turn (STT + LLM + TTS of a long answer on CPU, with
+# the per-task time limits); shorter than the idle timeout.
+STALLED_REPLY_S = 60.0
+
 _grace_timers: dict[str, asyncio.Task[None]] = {}
 
 
@@ -124,6 +130,7 @@ class VoiceConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.session_id = self.scope["url_route"]["kwargs"]["session_id"]
+        self.background: list[asyncio.Task[None]] = []
         # Accept first: close codes only reach the client on an open socket.
         await self.accept()
         code = await self._admit()
@@ -161,7 +168,7 @@ class VoiceConsumer(AsyncWebsocketConsumer):
                 },
             )
         )
-        self.background = [
+        self.background += [
             asyncio.create_task(self._heartbeat()),
             asyncio.create_task(self._idle_watch()),
         ]
@@ -201,9 +208,7 @@ class VoiceConsumer(AsyncWebsocketConsumer):
                 task.cancel()
             await presence.release(self.redis, self.session_id, self.channel_name)
             if not self.ended:
-                if self._agent_busy():
-                    # Nobody hears the rest: stop the workers and keep what was said.
-                    await self._new_turn(notify=False)
+                await self._stop_agent()
                 _grace_timers[self.session_id] = asyncio.create_task(
                     _end_after_grace(self.session_id)
                 )
@@ -215,21 +220,27 @@ class VoiceConsumer(AsyncWebsocketConsumer):
         if self.ended:
             return
         self.ended = True
+        await self._stop_agent()
         await _end_session(self.session_id, reason)
         await self.send(event("ended", reason=reason))
         await self.close(code=Close.NORMAL)
 
     async def _heartbeat(self) -> None:
         """Keep the presence claim alive; notice a session ended through the API."""
-        while True:
+        while not self.ended:
             await asyncio.sleep(presence.PRESENCE_TTL_S / 3)
-            await presence.refresh(self.redis, self.session_id, self.channel_name)
-            status, reason = await _session_state(self.session_id)
+            try:
+                await presence.refresh(self.redis, self.session_id, self.channel_name)
+                status, reason = await _session_state(self.session_id)
+            except Exception:
+                # Redis or the database hiccuped: the call goes on, retry next beat.
+                logger.exception("session %s: heartbeat failed", self.session_id)
+                continue
             if status != CallSession.Status.ACTIVE:
                 self.ended = True
+                await self._stop_agent()
                 await self.send(event("ended", reason=reason or status))
                 await self.close(code=Close.NORMAL)
-                return
 
     async def _idle_watch(self) -> None:
         """End the call after VOICE_IDLE_TIMEOUT_S without caller or agent speech.
@@ -335,9 +346,23 @@ class VoiceConsumer(AsyncWebsocketConsumer):
     # --- turns ------------------------------------------------------------------
 
     def _agent_busy(self) -> bool:
-        """The agent is answering or the client is still playing its audio."""
-        answering = self.reply is not None and not self.reply.finished
+        """The agent is answering or the client is still playing its audio.
+
+        A reply that has not heard from any worker for STALLED_REPLY_S is
+        abandoned (a worker died mid-turn), so the call can idle out.
+        """
+        reply = self.reply
+        answering = (
+            reply is not None
+            and not reply.finished
+            and time.monotonic() - reply.updated < STALLED_REPLY_S
+        )
         return answering or time.monotonic() < self.playing_until
+
+    async def _stop_agent(self) -> None:
+        """The socket is going away: stop the workers and keep what was said."""
+        if self._agent_busy():
+            await self._new_turn(notify=False)
 
     async def _new_turn(self, notify: bool = True) -> None:
         """Make a new turn current; barge in on the agent if it is answering.
@@ -390,11 +415,21 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             return None
         if self.reply is None:
             self.reply = Reply(turn_id=self.turn_id, t0=time.time())
+        self.reply.updated = time.monotonic()
         return self.reply
 
     async def pipeline_event(self, message: dict[str, Any]) -> None:
-        if self._reply_for(message) is not None:
-            await self.send(json.dumps(message["event"]))
+        reply = self._reply_for(message)
+        if reply is None:
+            return
+        wire_event = message["event"]
+        if wire_event.get("type") == "metrics":
+            # Merged into the one metrics event sent when the reply is delivered.
+            reply.timings.update(
+                {k: v for k, v in wire_event.items() if k in WORKER_TIMINGS and v is not None}
+            )
+            return
+        await self.send(json.dumps(wire_event))
 
     async def pipeline_audio(self, message: dict[str, Any]) -> None:
         reply = self._reply_for(message)
@@ -446,6 +481,7 @@ class VoiceConsumer(AsyncWebsocketConsumer):
         timings = await database_sync_to_async(finish_agent_turn)(
             self.session_id, reply.turn_id, text, first_audio_ms, total_ms
         )
+        timings.update(reply.timings)
         await self.send(event("metrics", turn_id=reply.turn_id, **timings))
         self.last_activity = time.monotonic()
         if final.get("end_call"):

@@ -6,6 +6,7 @@ holds them back and releases chunks strictly in sentence order; it does no I/O
 and is driven by the consumer's ``pipeline_*`` handlers.
 """
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,11 +18,13 @@ class Reply:
     turn_id: int
     t0: float  # epoch seconds when the caller finished (the job's ``t0``)
     sample_rate: int = 22050  # of the TTS audio, from the pipeline.audio messages
+    updated: float = field(default_factory=time.monotonic)  # last worker message
     next_sentence: int = 0
     spoken: list[str] = field(default_factory=list)  # sentences whose audio all went out
     audio_started: bool = False
     first_audio_at: float | None = None
     final: dict[str, Any] | None = None  # the pipeline.reply_done message
+    timings: dict[str, int] = field(default_factory=dict)  # from workers' metrics events
     finished: bool = False
     _held: dict[int, list[bytes]] = field(default_factory=dict)
     _done: dict[int, str] = field(default_factory=dict)

@@ -5,11 +5,12 @@ WebSocket client.
 """
 
 import asyncio
+import contextlib
 import uuid
 
 import pytest
 from django.test import Client
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from calls.services import end_session
 
@@ -156,3 +157,18 @@ def test_reconnect_after_close_is_allowed(daphne_server, make_call):
             return (await next_event(ws))["type"]
 
     assert asyncio.run(scenario()) == "ready"
+
+
+def test_audio_before_authentication_is_not_processed(daphne_server, make_call):
+    call = make_call()
+
+    async def scenario():
+        ws = await open_socket(daphne_server.ws_url(call.session_id))
+        # The server may already have closed; what it sent is what counts.
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(b"\0" * 640)
+            await ws.send('{"type": "text", "text": "hello"}')
+        return await close_code(ws)
+
+    assert asyncio.run(scenario()) == 4401
+    assert not call.session.turns.exists()

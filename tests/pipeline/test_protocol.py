@@ -309,6 +309,20 @@ def test_reply_audio_is_relayed_in_sentence_order_with_metrics(daphne_server, ma
                     "text": "First thing.",
                 },
             )
+            # The responder's timings are merged into the consumer's metrics event.
+            await worker_send(
+                sid,
+                {
+                    "type": "pipeline.event",
+                    "turn_id": 1,
+                    "event": {
+                        "type": "metrics",
+                        "turn_id": 1,
+                        "classify_ms": 123,
+                        "first_token_ms": 45,
+                    },
+                },
+            )
             await worker_send(
                 sid,
                 {
@@ -342,6 +356,8 @@ def test_reply_audio_is_relayed_in_sentence_order_with_metrics(daphne_server, ma
         "total_ms",
     }
     assert metrics["total_ms"] >= metrics["first_audio_ms"] >= 0
+    # A typed turn has no STT; the workers' timings are in the one metrics event.
+    assert (metrics["stt_ms"], metrics["classify_ms"], metrics["first_token_ms"]) == (None, 123, 45)
     turn = Turn.objects.get(session=call.session, turn_id=1, speaker="agent")
     assert (turn.first_audio_ms, turn.total_ms) == (metrics["first_audio_ms"], metrics["total_ms"])
     assert turn.text == "First thing. Second thing." and not turn.interrupted
