@@ -206,9 +206,11 @@ class VoiceConsumer(AsyncWebsocketConsumer):
         if self.admitted:
             for task in self.background:
                 task.cancel()
-            await presence.release(self.redis, self.session_id, self.channel_name)
             if not self.ended:
                 await self._stop_agent()
+            # Released last: a reconnect must not race this connection's last writes.
+            await presence.release(self.redis, self.session_id, self.channel_name)
+            if not self.ended:
                 _grace_timers[self.session_id] = asyncio.create_task(
                     _end_after_grace(self.session_id)
                 )

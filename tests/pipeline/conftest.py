@@ -246,9 +246,31 @@ class Call:
         return str(self.session.id)
 
 
+def wait_until_disconnected(session_ids: list[str], timeout: float = 10.0) -> None:
+    """Wait until the server let go of these sessions' sockets.
+
+    A server finishes a closed socket's work (saving an interrupted turn) just
+    after the client is gone; the test database must not be flushed under it.
+    """
+    from calls.presence import presence_key
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if not client.exists(*(presence_key(sid) for sid in session_ids)):
+                return
+            time.sleep(0.05)
+    finally:
+        client.close()
+
+
 @pytest.fixture
-def make_call(transactional_db: None) -> Callable[..., Call]:
-    """``make_call(greeting="", user=None, **agent_fields)`` → :class:`Call`."""
+def make_call(transactional_db: None) -> Iterator[Callable[..., Call]]:
+    """``make_call(greeting="", user=None, **agent_fields)`` → :class:`Call`.
+
+    On teardown waits until the live server has finished with the calls' sockets.
+    """
     from rest_framework_simplejwt.tokens import AccessToken
 
     from accounts.models import User
@@ -256,6 +278,7 @@ def make_call(transactional_db: None) -> Callable[..., Call]:
     from calls.services import start_session
 
     password = "pipeline-pass-1234"
+    created: list[str] = []
 
     def factory(user: User | None = None, greeting: str = "", **agent_fields: object) -> Call:
         if user is None:
@@ -268,6 +291,7 @@ def make_call(transactional_db: None) -> Callable[..., Call]:
             **agent_fields,
         )
         session = start_session(agent, user)
+        created.append(str(session.id))
         return Call(
             user=user,
             agent=agent,
@@ -276,4 +300,6 @@ def make_call(transactional_db: None) -> Callable[..., Call]:
             password=password,
         )
 
-    return factory
+    yield factory
+    if created:
+        wait_until_disconnected(created)

@@ -506,3 +506,85 @@ def test_disconnect_ends_the_session_after_the_grace_period_unless_reconnected(
 def test_every_error_code_is_documented():
     documented = set(re.findall(r"^\| `([a-z_]+)` \|", DOCS.read_text(), flags=re.MULTILINE))
     assert set(ERROR_CODES) <= documented
+
+
+def test_greeting_is_turn_0_and_relayed(daphne_server, make_call):
+    call = make_call(greeting="Hello there!")
+
+    async def scenario():
+        async with await connected(daphne_server, call) as ws:
+            sid = call.session_id
+            for message in (
+                {
+                    "type": "pipeline.audio",
+                    "turn_id": 0,
+                    "sentence": 0,
+                    "sample_rate": 22050,
+                    "pcm": tone(200),
+                },
+                {
+                    "type": "pipeline.sentence_done",
+                    "turn_id": 0,
+                    "sentence": 0,
+                    "text": "Hello there!",
+                },
+                {
+                    "type": "pipeline.reply_done",
+                    "turn_id": 0,
+                    "text": "Hello there!",
+                    "sentences": 1,
+                    "end_call": False,
+                },
+            ):
+                await worker_send(sid, message)
+            return await read_until(ws, "metrics")
+
+    received = asyncio.run(scenario())
+    assert received[0] == {"type": "audio.start", "turn_id": 0, "sample_rate": 22050}
+    assert received[-2]["type"] == "response.done" and received[-2]["turn_id"] == 0
+    greeting = Turn.objects.get(session=call.session, turn_id=0, speaker="agent")
+    assert greeting.text == "Hello there!" and greeting.first_audio_ms is not None
+
+
+def test_speaking_over_the_agent_barges_in(daphne_server, make_call):
+    call = make_call()
+
+    async def scenario():
+        async with await connected(daphne_server, call) as ws:
+            sid = call.session_id
+            await send_json(ws, type="text", text="Read me the news.")
+            while current_turn(sid) != 1:
+                await asyncio.sleep(0.01)
+            # A complete reply whose 10 s of audio the client is still playing.
+            for message in (
+                {
+                    "type": "pipeline.audio",
+                    "turn_id": 1,
+                    "sentence": 0,
+                    "sample_rate": 22050,
+                    "pcm": tone(10000),
+                },
+                {
+                    "type": "pipeline.sentence_done",
+                    "turn_id": 1,
+                    "sentence": 0,
+                    "text": "Here is the news.",
+                },
+                {
+                    "type": "pipeline.reply_done",
+                    "turn_id": 1,
+                    "text": "Here is the news.",
+                    "sentences": 1,
+                    "end_call": False,
+                },
+            ):
+                await worker_send(sid, message)
+            await read_until(ws, "metrics")
+            await stream_realtime(ws, speech_16k()[:16000], 16000)  # first second of speech
+            return await next_event(ws), await next_event(ws)
+
+    interrupted, started = asyncio.run(scenario())
+    assert interrupted == {"type": "interrupted", "turn_id": 1}
+    assert started == {"type": "speech.started", "turn_id": 2}
+    turn = Turn.objects.get(session=call.session, turn_id=1, speaker="agent")
+    assert turn.interrupted and turn.text == "Here is the news."
