@@ -17,7 +17,9 @@ import asyncio
 import json
 import sys
 import wave
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
@@ -62,7 +64,15 @@ async def microphone(ws: ClientConnection, pcm: bytes, rate: int, done: asyncio.
         await asyncio.sleep(max(0.0, start + sent * FRAME_MS / 1000 - loop.time()))
 
 
-async def talk(ws_url: str, token: str, pcm: bytes, rate: int, out: Path) -> None:
+async def talk(
+    ws_url: str,
+    token: str,
+    pcm: bytes,
+    rate: int,
+    out: Path,
+    on_event: Callable[[dict[str, Any]], None] = print,
+) -> None:
+    """Stream ``pcm`` as one caller turn; write the answer's audio to ``out``."""
     reply = bytearray()
     out_rate = 22050
     audio_turn = 0
@@ -76,7 +86,7 @@ async def talk(ws_url: str, token: str, pcm: bytes, rate: int, out: Path) -> Non
                     reply.extend(message)
                 continue
             event = json.loads(message)
-            print(event)
+            on_event(event)
             kind = event["type"]
             if kind == "ready":
                 mic = asyncio.create_task(microphone(ws, pcm, rate, done))

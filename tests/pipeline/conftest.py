@@ -10,6 +10,8 @@ Fixtures
     example short timeouts); each started server lives until the session ends.
 ``daphne_server``        the shared daphne (session-scoped) with default settings:
     ``.url`` (``http://127.0.0.1:PORT``), ``.ws_url(session_id, **query)``.
+``workerless_server``    a daphne whose Celery tasks go nowhere (in-memory broker),
+    for tests that send the workers' channel-layer messages themselves.
 ``celery_workers``       one real ``celery worker -P solo`` process per queue
     (stt, classify, respond, tts, default), session-scoped; started only by the
     tests that ask for it. Each worker's log is ``celery_workers.logs[queue]``.
@@ -157,6 +159,16 @@ def live_server_factory(
 def daphne_server(live_server_factory: Callable[..., LiveServer]) -> LiveServer:
     """The shared daphne with the project's default settings."""
     return live_server_factory()
+
+
+@pytest.fixture(scope="session")
+def workerless_server(live_server_factory: Callable[..., LiveServer]) -> LiveServer:
+    """A daphne whose Celery tasks go to an in-memory broker no worker reads.
+
+    For tests that play the workers' part through the channel layer: real
+    workers started by other tests in the session must not answer their turns.
+    """
+    return live_server_factory(CELERY_BROKER_URL="memory://")
 
 
 @dataclass

@@ -2,8 +2,10 @@
 
 The worker side is played by the test itself through the real Redis channel
 layer (the ``pipeline.*`` messages of docs/pipeline.md), so ordering, stale
-turns, barge-in and metrics are checked without loading models; the full path
-with real workers is in test_e2e*.py.
+turns, barge-in and metrics are checked without loading models. The server's
+Celery tasks go to an in-memory broker, so real workers started by other tests
+of the session never answer these turns; the full path with real workers is in
+test_e2e*.py.
 """
 
 import asyncio
@@ -85,11 +87,11 @@ async def still_alive(ws) -> None:
     assert await next_event(ws) == {"type": "pong"}
 
 
-def test_ping_pong(daphne_server, make_call):
+def test_ping_pong(workerless_server, make_call):
     call = make_call()
 
     async def scenario():
-        async with await connected(daphne_server, call) as ws:
+        async with await connected(workerless_server, call) as ws:
             await still_alive(ws)
             await still_alive(ws)
 
@@ -111,11 +113,13 @@ def test_ping_pong(daphne_server, make_call):
         (json.dumps({"type": "ping", "pad": "x" * 70000}), "message_too_large"),
     ],
 )
-def test_bad_messages_get_error_codes_and_the_call_goes_on(daphne_server, make_call, message, code):
+def test_bad_messages_get_error_codes_and_the_call_goes_on(
+    workerless_server, make_call, message, code
+):
     call = make_call()
 
     async def scenario():
-        async with await connected(daphne_server, call) as ws:
+        async with await connected(workerless_server, call) as ws:
             await ws.send(message)
             await expect_error(ws, code)
             await still_alive(ws)
@@ -131,11 +135,11 @@ def test_bad_messages_get_error_codes_and_the_call_goes_on(daphne_server, make_c
         (b"\0" * 32002, "frame_too_large"),  # 1000.06 ms at 16 kHz
     ],
 )
-def test_bad_frames_get_error_codes_and_the_call_goes_on(daphne_server, make_call, frame, code):
+def test_bad_frames_get_error_codes_and_the_call_goes_on(workerless_server, make_call, frame, code):
     call = make_call()
 
     async def scenario():
-        async with await connected(daphne_server, call) as ws:
+        async with await connected(workerless_server, call) as ws:
             await ws.send(frame)
             await expect_error(ws, code)
             await ws.send(b"\0" * 640)  # a valid 20 ms frame is accepted silently
@@ -144,11 +148,11 @@ def test_bad_frames_get_error_codes_and_the_call_goes_on(daphne_server, make_cal
     asyncio.run(scenario())
 
 
-def test_frame_limits_follow_the_started_rate(daphne_server, make_call):
+def test_frame_limits_follow_the_started_rate(workerless_server, make_call):
     call = make_call()
 
     async def scenario():
-        async with await connected(daphne_server, call) as ws:
+        async with await connected(workerless_server, call) as ws:
             await send_json(ws, type="start", sample_rate=48000)
             await ws.send(b"\0" * 96000)  # 1000 ms at 48 kHz: the maximum
             await send_json(ws, type="start", sample_rate=16000)
@@ -160,14 +164,14 @@ def test_frame_limits_follow_the_started_rate(daphne_server, make_call):
     asyncio.run(scenario())
 
 
-def test_flood_is_rate_limited_and_other_calls_are_unaffected(daphne_server, make_call):
+def test_flood_is_rate_limited_and_other_calls_are_unaffected(workerless_server, make_call):
     flooder = make_call()
     neighbour = make_call()
 
     async def scenario():
         async with (
-            await connected(daphne_server, flooder) as ws,
-            await connected(daphne_server, neighbour) as other,
+            await connected(workerless_server, flooder) as ws,
+            await connected(workerless_server, neighbour) as other,
         ):
             frame = b"\0" * 640  # 20 ms
             for _ in range(1000):  # 20 s of audio at once
@@ -191,11 +195,11 @@ def test_flood_is_rate_limited_and_other_calls_are_unaffected(daphne_server, mak
     asyncio.run(scenario())
 
 
-def test_speech_is_endpointed_into_a_turn(daphne_server, make_call):
+def test_speech_is_endpointed_into_a_turn(workerless_server, make_call):
     call = make_call()
 
     async def scenario():
-        async with await connected(daphne_server, call) as ws:
+        async with await connected(workerless_server, call) as ws:
             silence = b"\0" * 32000
             await stream_realtime(ws, silence[:16000] + speech_16k() + silence, 16000)
             started = await next_event(ws)
@@ -207,13 +211,13 @@ def test_speech_is_endpointed_into_a_turn(daphne_server, make_call):
     assert stopped == {"type": "speech.stopped", "turn_id": 1}
 
 
-def test_speech_at_48k_is_resampled(daphne_server, make_call):
+def test_speech_at_48k_is_resampled(workerless_server, make_call):
     call = make_call()
     samples = np.frombuffer(speech_16k(), dtype="<i2")
     speech_48k = soxr.resample(samples, 16000, 48000).astype("<i2").tobytes()
 
     async def scenario():
-        async with await connected(daphne_server, call) as ws:
+        async with await connected(workerless_server, call) as ws:
             await send_json(ws, type="start", sample_rate=48000)
             await stream_realtime(ws, speech_48k + b"\0" * 96000 * 2, 48000)
             return [(await next_event(ws))["type"], (await next_event(ws))["type"]]
@@ -221,11 +225,11 @@ def test_speech_at_48k_is_resampled(daphne_server, make_call):
     assert asyncio.run(scenario()) == ["speech.started", "speech.stopped"]
 
 
-def test_end_sends_ended_closes_1000_and_ends_the_session(daphne_server, make_call):
+def test_end_sends_ended_closes_1000_and_ends_the_session(workerless_server, make_call):
     call = make_call()
 
     async def scenario():
-        ws = await connected(daphne_server, call)
+        ws = await connected(workerless_server, call)
         await send_json(ws, type="end")
         ended = await next_event(ws)
         return ended, await close_code(ws)
@@ -236,11 +240,11 @@ def test_end_sends_ended_closes_1000_and_ends_the_session(daphne_server, make_ca
     assert call.session.end_reason == "hangup"
 
 
-def test_session_ended_through_the_api_is_ended_on_the_socket_too(daphne_server, make_call):
+def test_session_ended_through_the_api_is_ended_on_the_socket_too(workerless_server, make_call):
     call = make_call()
 
     async def scenario():
-        ws = await connected(daphne_server, call)
+        ws = await connected(workerless_server, call)
         await database_sync_to_async(end_session)(call.session, "operator")
         ended = await next_event(ws, timeout=15)
         return ended, await close_code(ws)
@@ -248,13 +252,13 @@ def test_session_ended_through_the_api_is_ended_on_the_socket_too(daphne_server,
     assert asyncio.run(scenario()) == ({"type": "ended", "reason": "operator"}, 1000)
 
 
-def test_reply_audio_is_relayed_in_sentence_order_with_metrics(daphne_server, make_call):
+def test_reply_audio_is_relayed_in_sentence_order_with_metrics(workerless_server, make_call):
     call = make_call()
     s0 = [tone(100), tone(120)]
     s1 = [tone(140), tone(160)]
 
     async def scenario():
-        async with await connected(daphne_server, call) as ws:
+        async with await connected(workerless_server, call) as ws:
             await send_json(ws, type="text", text="Tell me two things.")
             sid = call.session_id
             while current_turn(sid) != 1:
@@ -363,11 +367,11 @@ def test_reply_audio_is_relayed_in_sentence_order_with_metrics(daphne_server, ma
     assert turn.text == "First thing. Second thing." and not turn.interrupted
 
 
-def test_interrupt_stops_the_audio_and_saves_what_was_said(daphne_server, make_call):
+def test_interrupt_stops_the_audio_and_saves_what_was_said(workerless_server, make_call):
     call = make_call()
 
     async def scenario():
-        async with await connected(daphne_server, call) as ws:
+        async with await connected(workerless_server, call) as ws:
             sid = call.session_id
             await send_json(ws, type="text", text="Tell me a long story.")
             while current_turn(sid) != 1:
@@ -424,11 +428,11 @@ def test_interrupt_stops_the_audio_and_saves_what_was_said(daphne_server, make_c
     assert turn.interrupted and turn.text == "Once upon a time."
 
 
-def test_farewell_reply_ends_the_session(daphne_server, make_call):
+def test_farewell_reply_ends_the_session(workerless_server, make_call):
     call = make_call()
 
     async def scenario():
-        ws = await connected(daphne_server, call)
+        ws = await connected(workerless_server, call)
         sid = call.session_id
         await send_json(ws, type="text", text="Bye!")
         while current_turn(sid) != 1:
@@ -465,7 +469,7 @@ def test_farewell_reply_ends_the_session(daphne_server, make_call):
 
 
 def test_idle_call_is_ended(live_server_factory, make_call):
-    server = live_server_factory(VOICE_IDLE_TIMEOUT_S="1")
+    server = live_server_factory(VOICE_IDLE_TIMEOUT_S="1", CELERY_BROKER_URL="memory://")
     call = make_call()
 
     async def scenario():
@@ -483,7 +487,7 @@ def test_idle_call_is_ended(live_server_factory, make_call):
 def test_disconnect_ends_the_session_after_the_grace_period_unless_reconnected(
     live_server_factory, make_call
 ):
-    server = live_server_factory(VOICE_DISCONNECT_GRACE_S="1.5")
+    server = live_server_factory(VOICE_DISCONNECT_GRACE_S="1.5", CELERY_BROKER_URL="memory://")
     gone = make_call()
     back = make_call()
 
@@ -508,11 +512,11 @@ def test_every_error_code_is_documented():
     assert set(ERROR_CODES) <= documented
 
 
-def test_greeting_is_turn_0_and_relayed(daphne_server, make_call):
+def test_greeting_is_turn_0_and_relayed(workerless_server, make_call):
     call = make_call(greeting="Hello there!")
 
     async def scenario():
-        async with await connected(daphne_server, call) as ws:
+        async with await connected(workerless_server, call) as ws:
             sid = call.session_id
             for message in (
                 {
@@ -546,11 +550,11 @@ def test_greeting_is_turn_0_and_relayed(daphne_server, make_call):
     assert greeting.text == "Hello there!" and greeting.first_audio_ms is not None
 
 
-def test_speaking_over_the_agent_barges_in(daphne_server, make_call):
+def test_speaking_over_the_agent_barges_in(workerless_server, make_call):
     call = make_call()
 
     async def scenario():
-        async with await connected(daphne_server, call) as ws:
+        async with await connected(workerless_server, call) as ws:
             sid = call.session_id
             await send_json(ws, type="text", text="Read me the news.")
             while current_turn(sid) != 1:
@@ -588,3 +592,62 @@ def test_speaking_over_the_agent_barges_in(daphne_server, make_call):
     assert started == {"type": "speech.started", "turn_id": 2}
     turn = Turn.objects.get(session=call.session, turn_id=1, speaker="agent")
     assert turn.interrupted and turn.text == "Here is the news."
+
+
+def test_example_client_streams_a_wav_and_saves_the_answer(workerless_server, make_call, tmp_path):
+    from examples.voice_client import talk
+
+    call = make_call()
+    answer = [tone(400), tone(300)]
+    out = tmp_path / "reply.wav"
+    seen: list[str] = []
+    replies: list[asyncio.Task] = []
+
+    async def answer_turn(turn_id: int) -> None:
+        sid = call.session_id
+        for n, pcm in enumerate(answer):
+            await worker_send(
+                sid,
+                {
+                    "type": "pipeline.audio",
+                    "turn_id": turn_id,
+                    "sentence": n,
+                    "sample_rate": 22050,
+                    "pcm": pcm,
+                },
+            )
+            await worker_send(
+                sid,
+                {
+                    "type": "pipeline.sentence_done",
+                    "turn_id": turn_id,
+                    "sentence": n,
+                    "text": f"Part {n}.",
+                },
+            )
+        await worker_send(
+            sid,
+            {
+                "type": "pipeline.reply_done",
+                "turn_id": turn_id,
+                "text": "Part 0. Part 1.",
+                "sentences": 2,
+                "end_call": False,
+            },
+        )
+
+    def on_event(event: dict) -> None:
+        seen.append(event["type"])
+        if event["type"] == "speech.stopped":  # the STT worker's cue, played by the test
+            replies.append(asyncio.create_task(answer_turn(event["turn_id"])))
+
+    url = workerless_server.ws_url(call.session_id)
+    asyncio.run(talk(url, call.token, speech_16k(), 16000, out, on_event=on_event))
+
+    assert seen[:3] == ["ready", "speech.started", "speech.stopped"]
+    assert seen[-1] == "ended"
+    with wave.open(str(out), "rb") as wav:
+        assert wav.getframerate() == 22050
+        assert wav.readframes(wav.getnframes()) == b"".join(answer)
+    call.session.refresh_from_db()
+    assert call.session.end_reason == "hangup"
