@@ -122,7 +122,7 @@ async def _end_after_grace(session_id: str) -> None:
 
 class VoiceConsumer(AsyncWebsocketConsumer):
     session_id: str
-    redis: aioredis.Redis | None = None
+    redis: aioredis.Redis
     admitted = False
     ended = False
 
@@ -131,6 +131,7 @@ class VoiceConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.session_id = self.scope["url_route"]["kwargs"]["session_id"]
         self.background: list[asyncio.Task[None]] = []
+        self.redis = _redis()
         # Accept first: close codes only reach the client on an open socket.
         await self.accept()
         code = await self._admit()
@@ -196,7 +197,6 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             return Close.FORBIDDEN
         if session.status != CallSession.Status.ACTIVE:
             return Close.CONFLICT
-        self.redis = _redis()
         if not await presence.claim(self.redis, self.session_id, self.channel_name):
             return Close.CONFLICT
         self.agent = {name: getattr(session.agent, name) for name in AGENT_FIELDS}
@@ -214,8 +214,7 @@ class VoiceConsumer(AsyncWebsocketConsumer):
                 _grace_timers[self.session_id] = asyncio.create_task(
                     _end_after_grace(self.session_id)
                 )
-        if self.redis is not None:
-            await self.redis.aclose()
+        await self.redis.aclose()
 
     async def _end(self, reason: str) -> None:
         """End the session: persist, tell the client, close 1000."""
@@ -391,7 +390,7 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             self.session_id,
             old_turn,
             Turn.Speaker.AGENT,
-            text=spoken if not old_reply.finished else old_reply.final["text"],
+            text=(old_reply.final or {}).get("text", spoken) if old_reply.finished else spoken,
             interrupted=True,
         )
 

@@ -27,7 +27,7 @@ def record_turn(session_id: str, turn_id: int, speaker: str, **fields: object) -
                         session=session,
                         turn_id=turn_id,
                         speaker=speaker,
-                        index=session.turns.count(),
+                        index=Turn.objects.filter(session=session).count(),
                     )
                     CallSession.objects.filter(pk=session.pk).update(turn_count=F("turn_count") + 1)
                 for name, value in fields.items():
