@@ -72,6 +72,8 @@ AGENT_FIELDS = (
 # One rate_limited error per second at most: answering every dropped frame
 # would turn an inbound flood into an outbound one.
 RATE_LIMIT_REPORT_S = 1.0
+# Error answers per second (burst twice that); more bad input is dropped unanswered.
+ERRORS_PER_S = 10.0
 # Audio bursts of up to this long are accepted at once (a client catching up).
 BURST_AUDIO_S = 2.0
 
@@ -151,6 +153,7 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             settings.VOICE_MAX_MESSAGES_PER_S, 2 * settings.VOICE_MAX_MESSAGES_PER_S
         )
         self.rate_limit_reported = 0.0
+        self.error_bucket = TokenBucket(ERRORS_PER_S, 2 * ERRORS_PER_S)
         turn = await self.redis.get(turn_key(self.session_id))
         self.turn_id = int(turn) if turn is not None else 0
         self.reply: Reply | None = None
@@ -268,7 +271,10 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             elif text_data is not None:
                 await self._on_message(text_data)
         except ProtocolError as exc:
-            await self.send(error_event(exc.code, exc.message))
+            # Errors are answered up to a budget: a client stuck in a loop of bad
+            # input must not turn the socket into an error firehose.
+            if self.error_bucket.take():
+                await self.send(error_event(exc.code, exc.message))
         except Exception:
             # One bad message must not take the call down with it.
             logger.exception("session %s: failed on client input", self.session_id)
@@ -310,11 +316,17 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             await self.send(error_event("rate_limited", message))
 
     async def _on_audio(self, frame: bytes) -> None:
-        if not (self.frame_bucket.take() and self.byte_bucket.take(len(frame))):
+        # Count frames before validating them, so a flood of bad frames is
+        # limited too; the byte budget applies to valid audio only, so an
+        # oversized frame is reported as such.
+        if not self.frame_bucket.take():
+            await self._rate_limited("Too many audio frames per second; frames were dropped.")
+            return
+        check_frame(frame, self.input_rate)
+        if not self.byte_bucket.take(len(frame)):
             ms = frame_ms(len(frame), self.input_rate)
             await self._rate_limited(f"Audio arrives faster than real time; dropped {ms:.0f} ms.")
             return
-        check_frame(frame, self.input_rate)
         self.audio_received = True
         for vad_event in self.endpointer.feed(self.resampler(frame)):
             if isinstance(vad_event, SpeechStarted):

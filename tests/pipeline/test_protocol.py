@@ -133,6 +133,7 @@ def test_bad_messages_get_error_codes_and_the_call_goes_on(
         (b"\x01\x02\x03", "bad_frame"),  # odd length: not whole samples
         (b"\0" * 100, "bad_frame"),  # 3 ms at 16 kHz
         (b"\0" * 32002, "frame_too_large"),  # 1000.06 ms at 16 kHz
+        (b"\0" * 500_000, "frame_too_large"),  # 15 s in one frame (daphne drops > 1 MiB)
     ],
 )
 def test_bad_frames_get_error_codes_and_the_call_goes_on(workerless_server, make_call, frame, code):
@@ -193,6 +194,26 @@ def test_flood_is_rate_limited_and_other_calls_are_unaffected(workerless_server,
             await still_alive(other)
 
     asyncio.run(scenario())
+
+
+def test_a_flood_of_bad_frames_gets_a_bounded_number_of_errors(workerless_server, make_call):
+    call = make_call()
+
+    async def scenario():
+        async with await connected(workerless_server, call) as ws:
+            for _ in range(200):
+                await ws.send(b"\x01\x02\x03")
+            await asyncio.sleep(0.5)
+            await send_json(ws, type="ping")
+            codes = []
+            while (event := await next_event(ws))["type"] != "pong":
+                codes.append(event["code"])
+            return codes
+
+    codes = asyncio.run(scenario())
+    assert codes[0] == "bad_frame"
+    assert set(codes) <= {"bad_frame", "rate_limited"}
+    assert len(codes) < 50  # answered up to the error budget, the rest dropped
 
 
 def test_speech_is_endpointed_into_a_turn(workerless_server, make_call):
