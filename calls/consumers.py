@@ -77,6 +77,13 @@ ERRORS_PER_S = 10.0
 # Audio bursts of up to this long are accepted at once (a client catching up).
 BURST_AUDIO_S = 2.0
 
+# The queue of each task the consumer starts (docs/pipeline.md), named here so
+# a task lands on its stage's pool even where no route table is configured.
+TASK_QUEUES = {
+    "workers.stt.transcribe": "stt",
+    "workers.dialog.run_text_turn": "respond",
+    "workers.tts.speak_greeting": "tts",
+}
 # Timings only the workers measure; the consumer adds first_audio_ms and total_ms.
 WORKER_TIMINGS = ("stt_ms", "classify_ms", "first_token_ms")
 # Longer than any healthy turn (STT + LLM + TTS of a long answer on CPU, with
@@ -418,7 +425,7 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             "t0": t0,
         }
         # A Redis publish takes about a millisecond; not worth a thread hop.
-        celery_app.send_task(name, args=[job], kwargs=extra)
+        celery_app.send_task(name, args=[job], kwargs=extra, queue=TASK_QUEUES[name])
 
     # --- pipeline messages (channel layer) --------------------------------------
 

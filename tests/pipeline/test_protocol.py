@@ -9,6 +9,7 @@ test_e2e*.py.
 """
 
 import asyncio
+import base64
 import json
 import re
 import wave
@@ -672,3 +673,91 @@ def test_example_client_streams_a_wav_and_saves_the_answer(workerless_server, ma
         assert wav.readframes(wav.getnframes()) == b"".join(answer)
     call.session.refresh_from_db()
     assert call.session.end_reason == "hangup"
+
+
+@pytest.fixture(scope="module")
+def broker_spy(live_server_factory):
+    """A daphne publishing to a Redis database of its own, read by the test.
+
+    The database number is derived from the test's (never a fixed one) so that
+    real workers of other tests, listening on the test broker, do not take
+    the tasks this test inspects.
+    """
+    base = redis.Redis.from_url(settings.REDIS_URL)
+    db = (base.connection_pool.connection_kwargs.get("db", 0) + 8) % 16
+    kwargs = base.connection_pool.connection_kwargs
+    url = f"redis://{kwargs.get('host', '127.0.0.1')}:{kwargs.get('port', 6379)}/{db}"
+    spy = redis.Redis.from_url(url)
+    spy.delete("stt", "respond", "tts")
+    yield live_server_factory(CELERY_BROKER_URL=url), spy
+    spy.delete("stt", "respond", "tts")
+    spy.close()
+    base.close()
+
+
+def take_task(spy, queue: str) -> tuple[str, list, dict]:
+    """Pop one Celery task message from ``queue``: (task name, args, kwargs)."""
+    popped = spy.brpop([queue], timeout=10)
+    assert popped is not None, f"no task on queue {queue}"
+    message = json.loads(popped[1])
+    args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
+    return message["headers"]["task"], args, kwargs
+
+
+def test_tasks_carry_the_job_of_the_pipeline_contract(broker_spy, make_call):
+    server, spy = broker_spy
+    call = make_call(
+        greeting="Welcome!",
+        name="Ada",
+        intents=[
+            {"name": "question", "description": "asks"},
+            {"name": "farewell", "description": "bye"},
+        ],
+    )
+    Turn.objects.create(session=call.session, index=0, turn_id=0, speaker="agent", text="Hi.")
+
+    async def scenario():
+        async with await connected(server, call) as ws:
+            greeting = await asyncio.to_thread(take_task, spy, "tts")
+            await send_json(ws, type="text", text="What is new?")
+            typed = await asyncio.to_thread(take_task, spy, "respond")
+            await stream_realtime(ws, speech_16k() + b"\0" * 32000, 16000)
+            spoken = await asyncio.to_thread(take_task, spy, "stt")
+            return greeting, typed, spoken
+
+    greeting, typed, spoken = asyncio.run(scenario())
+    name, (job,), extra = greeting
+    assert name == "workers.tts.speak_greeting" and extra == {}
+    assert job["session_id"] == call.session_id and job["turn_id"] == 0
+    assert job["channel_name"].startswith("specific.")
+    assert job["agent"]["greeting"] == "Welcome!" and job["agent"]["name"] == "Ada"
+    assert set(job["agent"]) == {
+        "id",
+        "name",
+        "system_prompt",
+        "greeting",
+        "language",
+        "intents",
+        "classifier_model",
+        "classifier_temperature",
+        "responder_model",
+        "responder_temperature",
+        "voice",
+    }
+    assert [i["name"] for i in job["agent"]["intents"]] == ["question", "farewell"]
+    assert job["history"] == [{"role": "assistant", "content": "Hi."}]
+    assert isinstance(job["t0"], float)
+
+    name, (job,), extra = typed
+    assert (name, extra, job["turn_id"]) == (
+        "workers.dialog.run_text_turn",
+        {"text": "What is new?"},
+        1,
+    )
+
+    name, (job,), extra = spoken
+    assert name == "workers.stt.transcribe" and job["turn_id"] == 2
+    assert extra["sample_rate"] == 16000
+    audio = base64.b64decode(extra["audio"])
+    # The utterance: the whole question with pre-roll and trailing silence.
+    assert 2.5 <= len(audio) / 32000 <= 4.0
