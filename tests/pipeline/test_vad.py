@@ -128,3 +128,10 @@ def test_other_input_rates_are_resampled_to_16k(speech, rate):
         events.extend(endpointer.feed(resample(pcm[i : i + size])))
     assert kinds(events) == ["SpeechStarted", "SpeechEnded"]
     assert events[1].duration_ms / 1000 == pytest.approx(seconds(speech) + 0.6, abs=0.7)
+
+
+def test_speech_over_background_noise_is_still_one_utterance(speech):
+    samples = np.frombuffer(silence(500) + speech + silence(1000), dtype="<i2").astype(float)
+    hiss = np.random.default_rng(1).normal(0, 150, len(samples))
+    noisy = (samples + hiss).clip(-32768, 32767).astype("<i2").tobytes()
+    assert kinds(run(Endpointer(), noisy)) == ["SpeechStarted", "SpeechEnded"]
