@@ -1,0 +1,114 @@
+"""``/api/auth``: register, JWT login / refresh (rotating) / logout, and me."""
+
+from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.models import update_last_login
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from ninja import Router
+from ninja.errors import AuthenticationError
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from voiceproj.errors import ErrorOut, FieldError, ValidationErrorOut, field_error
+
+from .auth import jwt_auth
+from .schemas import LoginIn, RefreshIn, RegisterIn, TokenPairOut, UserOut
+
+router = Router(tags=["auth"])
+User = get_user_model()
+
+REFRESH_REJECTED = "Refresh token is invalid, expired or already used."
+
+
+def token_pair(user) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    refresh = RefreshToken.for_user(user)
+    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+def _validated_registration(payload: RegisterIn) -> dict[str, str]:
+    """Field-level checks; every failing field is reported at once."""
+    username, email = payload.username.strip(), payload.email.strip()
+    errors: dict[str, str | list[str]] = {}
+    try:
+        User.username_validator(username)
+    except ValidationError as exc:
+        errors["username"] = exc.messages
+    else:
+        if User.objects.filter(username__iexact=username).exists():
+            errors["username"] = "A user with that username already exists."
+    try:
+        validate_email(email)
+    except ValidationError:
+        errors["email"] = "Enter a valid email address."
+    else:
+        if User.objects.filter(email__iexact=email).exists():
+            errors["email"] = "A user with that email already exists."
+    try:
+        validate_password(payload.password, User(username=username, email=email))
+    except ValidationError as exc:
+        errors["password"] = exc.messages
+    if errors:
+        raise FieldError(errors)
+    return {"username": username, "email": email}
+
+
+@router.post("/register", response={201: UserOut, 422: ValidationErrorOut}, auth=None)
+def register(request: HttpRequest, payload: RegisterIn):  # type: ignore[no-untyped-def]
+    """Create an account; username and email are unique (email case-insensitively)."""
+    fields = _validated_registration(payload)
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(password=payload.password, **fields)
+    except IntegrityError as exc:  # a concurrent registration won the race
+        raise field_error("username", "A user with that username or email already exists.") from exc
+    return 201, user
+
+
+@router.post("/login", response={200: TokenPairOut, 401: ErrorOut}, auth=None)
+def login(request: HttpRequest, payload: LoginIn):  # type: ignore[no-untyped-def]
+    """Exchange a username (or email) and password for an access + refresh JWT pair."""
+    user = authenticate(request, username=payload.username, password=payload.password)
+    if user is None or not user.is_active:
+        raise AuthenticationError(message="Invalid username or password.")
+    update_last_login(None, user)
+    return token_pair(user)
+
+
+def _spend(raw: str) -> RefreshToken:
+    """Validate a refresh token and blacklist it; each one works exactly once."""
+    try:
+        token = RefreshToken(raw)  # type: ignore[arg-type]  # checks expiry and blacklist
+        _, created = token.blacklist()  # type: ignore[misc]  # returns get_or_create's pair
+    except TokenError as exc:
+        raise AuthenticationError(message=REFRESH_REJECTED) from exc
+    if not created:  # a concurrent request spent it between the check and here
+        raise AuthenticationError(message=REFRESH_REJECTED)
+    return token
+
+
+@router.post("/refresh", response={200: TokenPairOut, 401: ErrorOut}, auth=None)
+def refresh(request: HttpRequest, payload: RefreshIn):  # type: ignore[no-untyped-def]
+    """Rotate: the refresh token is blacklisted and a new pair is returned."""
+    token = _spend(payload.refresh)
+    user = User.objects.filter(
+        **{api_settings.USER_ID_FIELD: token.get(api_settings.USER_ID_CLAIM)}, is_active=True
+    ).first()
+    if user is None:
+        raise AuthenticationError(message=REFRESH_REJECTED)
+    return token_pair(user)
+
+
+@router.post("/logout", response={204: None, 401: ErrorOut}, auth=None)
+def logout(request: HttpRequest, payload: RefreshIn):  # type: ignore[no-untyped-def]
+    """Blacklist the refresh token; access tokens expire on their own (60 min)."""
+    _spend(payload.refresh)
+    return 204, None
+
+
+@router.get("/me", response=UserOut, auth=jwt_auth)
+def me(request: HttpRequest):  # type: ignore[no-untyped-def]
+    return request.user

@@ -1,0 +1,33 @@
+"""Request and response bodies of the ``/api/auth`` endpoints."""
+
+from datetime import datetime
+
+from ninja import Schema
+from pydantic import Field
+
+
+class RegisterIn(Schema):
+    username: str = Field(min_length=1, max_length=150)
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=1, max_length=128)
+
+
+class LoginIn(Schema):
+    username: str = Field(description="Username or email address.")
+    password: str
+
+
+class RefreshIn(Schema):
+    refresh: str
+
+
+class TokenPairOut(Schema):
+    access: str
+    refresh: str
+
+
+class UserOut(Schema):
+    id: int
+    username: str
+    email: str
+    date_joined: datetime

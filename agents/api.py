@@ -1,0 +1,75 @@
+"""``/api/agents``: an operator's agents (list, create, retrieve, replace, update, delete).
+
+Every query is scoped to the authenticated owner, so another user's agent is a 404.
+"""
+
+from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from ninja import Router
+from ninja.pagination import PageNumberPagination, paginate
+
+from accounts.auth import jwt_auth
+from voiceproj.errors import DbId, ErrorOut, ValidationErrorOut, from_django
+
+from .models import Agent
+from .schemas import AgentIn, AgentOut, AgentPatch
+
+router = Router(tags=["agents"], auth=jwt_auth)
+
+
+def owned_agent(request: HttpRequest, agent_id: int) -> Agent:
+    return get_object_or_404(Agent, pk=agent_id, owner=request.user)
+
+
+def save_validated(agent: Agent, fields: dict) -> Agent:
+    """Apply ``fields``, run the model's validators (422 per field), save."""
+    for name, value in fields.items():
+        setattr(agent, name, value)
+    try:
+        agent.full_clean(exclude=["owner"])
+    except ValidationError as exc:
+        raise from_django(exc) from exc
+    agent.save()
+    return agent
+
+
+@router.get("", response=list[AgentOut])
+@paginate(PageNumberPagination, page_size=20)
+def list_agents(request: HttpRequest, search: str = "") -> QuerySet[Agent]:
+    """The user's agents, newest first; ``search`` matches name or description."""
+    agents = Agent.objects.filter(owner=request.user)
+    if search.strip():
+        term = search.strip()
+        agents = agents.filter(Q(name__icontains=term) | Q(description__icontains=term))
+    return agents
+
+
+@router.post("", response={201: AgentOut, 422: ValidationErrorOut})
+def create_agent(request: HttpRequest, payload: AgentIn):  # type: ignore[no-untyped-def]
+    return 201, save_validated(Agent(owner=request.user), payload.dict())
+
+
+@router.get("/{agent_id}", response={200: AgentOut, 404: ErrorOut})
+def get_agent(request: HttpRequest, agent_id: DbId) -> Agent:
+    return owned_agent(request, agent_id)
+
+
+@router.put("/{agent_id}", response={200: AgentOut, 404: ErrorOut, 422: ValidationErrorOut})
+def replace_agent(request: HttpRequest, agent_id: DbId, payload: AgentIn) -> Agent:
+    """Replace every field; omitted fields go back to their defaults."""
+    return save_validated(owned_agent(request, agent_id), payload.dict())
+
+
+@router.patch("/{agent_id}", response={200: AgentOut, 404: ErrorOut, 422: ValidationErrorOut})
+def update_agent(request: HttpRequest, agent_id: DbId, payload: AgentPatch) -> Agent:
+    """Change only the fields sent."""
+    return save_validated(owned_agent(request, agent_id), payload.dict(exclude_unset=True))
+
+
+@router.delete("/{agent_id}", response={204: None, 404: ErrorOut})
+def delete_agent(request: HttpRequest, agent_id: DbId):  # type: ignore[no-untyped-def]
+    """Delete the agent and, with it, its call sessions and turns."""
+    owned_agent(request, agent_id).delete()
+    return 204, None

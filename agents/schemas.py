@@ -1,0 +1,89 @@
+"""Request and response bodies of ``/api/agents``.
+
+Lengths and ranges repeat the model's limits so the OpenAPI schema states them;
+``Agent.full_clean()`` stays the single authority (unique intent names, blank
+model names), run on every write.
+"""
+
+from datetime import datetime
+
+from ninja import Schema
+from pydantic import Field
+
+from .models import (
+    DEFAULT_CLASSIFIER_MODEL,
+    DEFAULT_RESPONDER_MODEL,
+    DEFAULT_VOICE,
+    INTENT_NAME_MAX,
+    INTENTS_MAX,
+    NAME_MAX,
+    default_intents,
+)
+
+
+class IntentSchema(Schema):
+    name: str = Field(min_length=1, max_length=INTENT_NAME_MAX)
+    description: str = Field("", max_length=500)
+
+
+class AgentIn(Schema):
+    """A whole agent (create and PUT); omitted fields take their defaults."""
+
+    name: str = Field(min_length=1, max_length=NAME_MAX)
+    description: str = Field("", max_length=2000)
+    system_prompt: str = Field(
+        "You are a helpful, friendly voice assistant.", min_length=1, max_length=8000
+    )
+    greeting: str = Field("", max_length=500)
+    language: str = Field("en", min_length=1, max_length=16)
+    intents: list[IntentSchema] = Field(
+        default_factory=lambda: [IntentSchema(**i) for i in default_intents()],
+        min_length=1,
+        max_length=INTENTS_MAX,
+    )
+    classifier_model: str = Field(DEFAULT_CLASSIFIER_MODEL, min_length=1, max_length=100)
+    classifier_temperature: float = Field(0.3, ge=0.0, le=2.0)
+    responder_model: str = Field(DEFAULT_RESPONDER_MODEL, min_length=1, max_length=100)
+    responder_temperature: float = Field(0.7, ge=0.0, le=2.0)
+    voice: str = Field(DEFAULT_VOICE, min_length=1, max_length=100)
+    is_active: bool = True
+
+
+class AgentPatch(Schema):
+    """Any subset of the agent's fields (PATCH)."""
+
+    name: str | None = Field(None, min_length=1, max_length=NAME_MAX)
+    description: str | None = Field(None, max_length=2000)
+    system_prompt: str | None = Field(None, min_length=1, max_length=8000)
+    greeting: str | None = Field(None, max_length=500)
+    language: str | None = Field(None, min_length=1, max_length=16)
+    intents: list[IntentSchema] | None = Field(None, min_length=1, max_length=INTENTS_MAX)
+    classifier_model: str | None = Field(None, min_length=1, max_length=100)
+    classifier_temperature: float | None = Field(None, ge=0.0, le=2.0)
+    responder_model: str | None = Field(None, min_length=1, max_length=100)
+    responder_temperature: float | None = Field(None, ge=0.0, le=2.0)
+    voice: str | None = Field(None, min_length=1, max_length=100)
+    is_active: bool | None = None
+
+
+class AgentOut(Schema):
+    id: int
+    name: str
+    description: str
+    system_prompt: str
+    greeting: str
+    language: str
+    intents: list[IntentSchema]
+    classifier_model: str
+    classifier_temperature: float
+    responder_model: str
+    responder_temperature: float
+    voice: str
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class AgentRef(Schema):
+    id: int
+    name: str

@@ -1,0 +1,127 @@
+"""Call sessions over REST: start one for an agent, list, inspect, end, export.
+
+Starting a session only creates the record and returns the WebSocket URL the
+client connects to (wire protocol v1); the conversation itself runs over that
+socket. Every query is scoped to the authenticated user (another user's
+session is a 404).
+"""
+
+from typing import Literal
+from uuid import UUID
+
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from ninja import Query, Router, Schema
+from ninja.errors import HttpError
+from ninja.pagination import PageNumberPagination, paginate
+
+from accounts.auth import jwt_auth
+from agents.models import Agent
+from voiceproj.errors import DbId, ErrorOut
+
+from .models import CallSession, Turn
+from .schemas import SessionOut, StatsOut, TranscriptOut, TurnOut
+from .services import end_session, start_session
+from .stats import dashboard_stats
+
+router = Router(tags=["sessions"], auth=jwt_auth)
+
+SPEAKER_LABEL = {Turn.Speaker.USER: "Caller", Turn.Speaker.AGENT: "Agent"}
+
+
+class SessionFilters(Schema):
+    status: Literal["active", "ended", "error"] | None = None
+    agent: DbId | None = None
+
+
+def owned_session(request: HttpRequest, session_id: UUID) -> CallSession:
+    return get_object_or_404(
+        CallSession.objects.select_related("agent"), pk=session_id, user=request.user
+    )
+
+
+@router.post(
+    "/agents/{agent_id}/sessions", response={201: SessionOut, 404: ErrorOut, 409: ErrorOut}
+)
+def create_session(request: HttpRequest, agent_id: DbId):  # type: ignore[no-untyped-def]
+    """Open a call with the agent; connect to the returned ``ws_url`` to talk."""
+    agent = get_object_or_404(Agent, pk=agent_id, owner=request.user)
+    if not agent.is_active:
+        raise HttpError(409, "This agent is inactive; activate it before starting a call.")
+    return 201, start_session(agent, request.user)
+
+
+@router.get("/sessions", response=list[SessionOut])
+@paginate(PageNumberPagination, page_size=20)
+def list_sessions(request: HttpRequest, filters: Query[SessionFilters]) -> QuerySet[CallSession]:
+    """The user's sessions, newest first, optionally by ``status`` and ``agent`` id."""
+    sessions = CallSession.objects.filter(user=request.user).select_related("agent")
+    if filters.status:
+        sessions = sessions.filter(status=filters.status)
+    if filters.agent:
+        sessions = sessions.filter(agent_id=filters.agent)
+    return sessions
+
+
+@router.get("/sessions/{session_id}", response={200: SessionOut, 404: ErrorOut})
+def get_session(request: HttpRequest, session_id: UUID) -> CallSession:
+    """One session with its latency summary (p50/p95/max per timing)."""
+    return owned_session(request, session_id)
+
+
+@router.post("/sessions/{session_id}/end", response={200: SessionOut, 404: ErrorOut})
+def end(request: HttpRequest, session_id: UUID) -> CallSession:
+    """End the session; ending an ended session returns it unchanged."""
+    return end_session(owned_session(request, session_id), reason="ended_via_api")
+
+
+@router.get("/sessions/{session_id}/turns", response={200: list[TurnOut], 404: ErrorOut})
+def turns(request: HttpRequest, session_id: UUID) -> QuerySet[Turn]:
+    """Every turn in order: speaker, text, intent, timings in ms, interrupted."""
+    return owned_session(request, session_id).turns.order_by("index")
+
+
+def transcript_text(session: CallSession, rows: list[Turn]) -> str:
+    lines = [
+        f"Call with {session.agent.name} · {session.started_at:%Y-%m-%d %H:%M:%S} UTC",
+        f"Session {session.id} · {session.status}",
+        "",
+    ]
+    for turn in rows:
+        mark = " [interrupted]" if turn.interrupted else ""
+        lines.append(
+            f"[{turn.created_at:%H:%M:%S}] {SPEAKER_LABEL[turn.speaker]}: {turn.text}{mark}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+@router.get(
+    "/sessions/{session_id}/transcript",
+    response={200: TranscriptOut, 404: ErrorOut},
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "JSON (format=json) or a text/plain attachment (format=txt)",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        }
+    },
+)
+def transcript(request: HttpRequest, session_id: UUID, format: Literal["json", "txt"] = "json"):  # type: ignore[no-untyped-def]
+    """Export the conversation: ``format=json`` or ``format=txt`` (a download)."""
+    session = owned_session(request, session_id)
+    rows = list(session.turns.order_by("index"))
+    if format == "txt":
+        response = HttpResponse(
+            transcript_text(session, rows), content_type="text/plain; charset=utf-8"
+        )
+        response["Content-Disposition"] = f'attachment; filename="transcript-{session.id}.txt"'
+        return response
+    return {"session": session, "turns": rows}
+
+
+@router.get("/stats", response=StatsOut)
+def stats(request: HttpRequest) -> dict:
+    """The user's dashboard figures: agents, sessions by status, turns, latency percentiles."""
+    return dashboard_stats(request.user)

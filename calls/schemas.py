@@ -1,0 +1,93 @@
+"""Response bodies of the call-session endpoints and ``/api/stats``."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from ninja import Schema
+
+from agents.schemas import AgentRef
+
+from .services import ws_path
+
+
+class Percentiles(Schema):
+    p50: int | None
+    p95: int | None
+    max: int | None
+
+
+class SessionOut(Schema):
+    id: UUID
+    status: str
+    agent: AgentRef
+    ws_url: str | None = None
+    started_at: datetime
+    ended_at: datetime | None
+    end_reason: str
+    turn_count: int
+    metrics: dict[str, Percentiles]
+
+    @staticmethod
+    def resolve_ws_url(obj: Any, context: dict[str, Any]) -> str | None:
+        """Absolute WebSocket URL from the request's host; ``None`` once the call ended."""
+        if obj.status != "active" or not context or context.get("request") is None:
+            return None
+        request = context["request"]
+        scheme = "wss" if request.is_secure() else "ws"
+        return f"{scheme}://{request.get_host()}{ws_path(obj)}"
+
+
+class TurnOut(Schema):
+    index: int
+    turn_id: int
+    speaker: str
+    text: str
+    intent: str
+    stt_ms: int | None
+    classify_ms: int | None
+    first_token_ms: int | None
+    first_audio_ms: int | None
+    total_ms: int | None
+    interrupted: bool
+    created_at: datetime
+
+
+class TranscriptLine(Schema):
+    index: int
+    speaker: str
+    text: str
+    intent: str
+    interrupted: bool
+    created_at: datetime
+
+
+class TranscriptOut(Schema):
+    session: SessionOut
+    turns: list[TranscriptLine]
+
+
+class AgentCounts(Schema):
+    total: int
+    active: int
+
+
+class SessionCounts(Schema):
+    total: int
+    active: int
+    ended: int
+    error: int
+
+
+class TurnCounts(Schema):
+    total: int
+    user: int
+    agent: int
+    interrupted: int
+
+
+class StatsOut(Schema):
+    agents: AgentCounts
+    sessions: SessionCounts
+    turns: TurnCounts
+    latency: dict[str, Percentiles]

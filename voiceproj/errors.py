@@ -1,0 +1,141 @@
+"""One JSON error shape for the whole REST API, installed on the root NinjaAPI.
+
+Every error answers ``{"detail": "<sentence for a human>"}``; validation errors
+(422) add ``"errors": [{"field": "email", "message": "..."}]`` so a client can
+put each message next to its input. Nothing a client sends ends in a 500 page:
+unexpected exceptions are logged and answered with a JSON 500 as a last resort.
+"""
+
+import logging
+from collections.abc import Iterable
+from typing import Annotated, Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI, Schema
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from pydantic import Field
+
+logger = logging.getLogger(__name__)
+
+# Ninja prefixes a location with where the value came from and, for a body
+# schema, the view's parameter name; clients only know the field path.
+PARAM_SOURCES = {"body", "query", "path", "header", "cookie", "form", "file"}
+# Largest primary key PostgreSQL's bigint holds; a bigger id in a URL is a 422,
+# not a database overflow.
+DbId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
+class ErrorOut(Schema):
+    detail: str
+
+
+class FieldErrorOut(Schema):
+    field: str
+    message: str
+
+
+class ValidationErrorOut(Schema):
+    detail: str
+    errors: list[FieldErrorOut]
+
+
+class FieldError(Exception):
+    """A request that is well-formed but invalid: 422 naming each bad field."""
+
+    def __init__(self, errors: dict[str, str | Iterable[str]]) -> None:
+        self.errors = {
+            field: message if isinstance(message, str) else " ".join(message)
+            for field, message in errors.items()
+        }
+        super().__init__(self.errors)
+
+
+def field_error(field: str, message: str) -> FieldError:
+    return FieldError({field: message})
+
+
+def from_django(exc: DjangoValidationError) -> FieldError:
+    """A model's ``full_clean()`` errors, keyed by model field (= API field)."""
+    if hasattr(exc, "error_dict"):
+        return FieldError({field: exc.message_dict[field] for field in exc.error_dict})
+    return FieldError({"__all__": exc.messages})
+
+
+def _field_of(loc: list[Any] | tuple[Any, ...], body_param: bool) -> str:
+    parts = list(loc)
+    if parts and parts[0] in PARAM_SOURCES:
+        source = parts.pop(0)
+        # A body schema parameter adds its own name ("payload") before the field.
+        if source == "body" and body_param and len(parts) > 1:
+            parts.pop(0)
+    return ".".join(str(part) for part in parts) or "body"
+
+
+def _unprocessable(request: HttpRequest, api: NinjaAPI, errors: list[dict[str, str]]):
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return api.create_response(
+        request, {"detail": f"Invalid input. {detail}", "errors": errors}, status=422
+    )
+
+
+def install(api: NinjaAPI) -> None:
+    """Register the handlers on ``api`` (replaces Ninja's defaults)."""
+
+    @api.exception_handler(NinjaValidationError)
+    def ninja_validation(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+        errors = [
+            {
+                "field": _field_of(error.get("loc", ()), body_param=True),
+                "message": str(error.get("msg", "Invalid value.")),
+            }
+            for error in exc.errors
+        ]
+        return _unprocessable(request, api, errors)
+
+    @api.exception_handler(FieldError)
+    def field(request: HttpRequest, exc: FieldError) -> HttpResponse:
+        errors = [{"field": name, "message": msg} for name, msg in exc.errors.items()]
+        return _unprocessable(request, api, errors)
+
+    @api.exception_handler(DjangoValidationError)
+    def django_validation(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
+        return field(request, from_django(exc))
+
+    @api.exception_handler(DataError)
+    def data_error(request: HttpRequest, exc: DataError) -> HttpResponse:
+        # Values the schema accepts but PostgreSQL cannot store (a NUL character).
+        return api.create_response(
+            request,
+            {"detail": "Invalid input: a value contains characters that cannot be stored."},
+            status=422,
+        )
+
+    @api.exception_handler(AuthenticationError)
+    def unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+        message = str(exc)
+        if message == "Unauthorized":  # Ninja's default when no credentials were sent
+            message = "Authentication required: send 'Authorization: Bearer <access token>'."
+        response = api.create_response(request, {"detail": message}, status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response
+
+    @api.exception_handler(HttpError)
+    def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        message = str(exc)
+        if message.startswith("Cannot parse request body"):
+            message = "The request body is not valid JSON."
+        return api.create_response(request, {"detail": message}, status=exc.status_code)
+
+    @api.exception_handler(Http404)
+    def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+        return api.create_response(request, {"detail": "Not found."}, status=404)
+
+    @api.exception_handler(Exception)
+    def unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+        logger.exception("Unhandled API error on %s %s", request.method, request.path)
+        return api.create_response(
+            request, {"detail": "Internal server error. It has been logged."}, status=500
+        )
