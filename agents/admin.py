@@ -1,0 +1,30 @@
+"""Admin for agents: operators' personas, searchable and grouped by purpose."""
+
+from django.contrib import admin
+
+from .models import Agent
+
+
+@admin.register(Agent)
+class AgentAdmin(admin.ModelAdmin):
+    list_display = ("name", "owner", "is_active", "language", "responder_model", "updated_at")
+    list_filter = ("is_active", "language", "classifier_model", "responder_model", "created_at")
+    search_fields = ("name", "description", "owner__username", "owner__email")
+    list_select_related = ("owner",)
+    autocomplete_fields = ("owner",)
+    readonly_fields = ("created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("owner", "name", "description", "is_active")}),
+        ("Conversation", {"fields": ("system_prompt", "greeting", "language", "intents")}),
+        (
+            "Models",
+            {
+                "fields": (
+                    ("classifier_model", "classifier_temperature"),
+                    ("responder_model", "responder_temperature"),
+                    "voice",
+                )
+            },
+        ),
+        ("Timestamps", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
+    )

@@ -1,0 +1,75 @@
+"""Admin for call sessions (with their turns inline, read-only) and turns."""
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from .models import CallSession, Turn
+from .services import end_session
+
+TIMINGS = ("stt_ms", "classify_ms", "first_token_ms", "first_audio_ms", "total_ms")
+
+
+class TurnInline(admin.TabularInline):
+    """The conversation as recorded by the pipeline; history is never edited."""
+
+    model = Turn
+    fields = ("index", "speaker", "text", "intent", *TIMINGS, "interrupted", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("index",)
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(CallSession)
+class CallSessionAdmin(admin.ModelAdmin):
+    list_display = ("id", "agent", "user", "status", "started_at", "ended_at", "turn_count")
+    list_filter = ("status", "end_reason", "started_at", "agent")
+    search_fields = ("id", "agent__name", "user__username", "user__email", "turns__text")
+    list_select_related = ("agent", "user")
+    readonly_fields = ("id", "started_at", "ended_at", "turn_count", "metrics")
+    fields = ("id", "agent", "user", "status", "end_reason", *readonly_fields[1:])
+    date_hierarchy = "started_at"
+    inlines = (TurnInline,)
+    actions = ("end_sessions",)
+
+    def get_search_results(self, request, queryset, search_term):  # type: ignore[no-untyped-def]
+        queryset, _ = super().get_search_results(request, queryset, search_term)
+        # Searching turn text joins many rows per session; collapse them.
+        return queryset.distinct(), False
+
+    @admin.action(description="End selected sessions")
+    def end_sessions(self, request: HttpRequest, queryset: QuerySet[CallSession]) -> None:
+        active = queryset.filter(status=CallSession.Status.ACTIVE)
+        count = 0
+        for session in active:
+            end_session(session, reason="ended_by_admin")
+            count += 1
+        self.message_user(request, f"Ended {count} session(s).", messages.SUCCESS)
+
+
+@admin.register(Turn)
+class TurnAdmin(admin.ModelAdmin):
+    list_display = (
+        "session",
+        "index",
+        "speaker",
+        "short_text",
+        "intent",
+        "total_ms",
+        "interrupted",
+    )
+    list_filter = ("speaker", "interrupted", "intent", "created_at")
+    search_fields = ("text", "intent", "session__id")
+    list_select_related = ("session", "session__agent")
+    readonly_fields = ("session", "index", "turn_id", "speaker", "created_at")
+
+    @admin.display(description="text")
+    def short_text(self, obj: Turn) -> str:
+        return obj.text[:80]
