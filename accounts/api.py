@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Router, Status
 from ninja.errors import AuthenticationError
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
@@ -65,7 +65,7 @@ def register(request: HttpRequest, payload: RegisterIn):  # type: ignore[no-unty
             user = User.objects.create_user(password=payload.password, **fields)
     except IntegrityError as exc:  # a concurrent registration won the race
         raise field_error("username", "A user with that username or email already exists.") from exc
-    return 201, user
+    return Status(201, user)
 
 
 @router.post("/login", response={200: TokenPairOut, 401: ErrorOut}, auth=None)
@@ -106,7 +106,7 @@ def refresh(request: HttpRequest, payload: RefreshIn):  # type: ignore[no-untype
 def logout(request: HttpRequest, payload: RefreshIn):  # type: ignore[no-untyped-def]
     """Blacklist the refresh token; access tokens expire on their own (60 min)."""
     _spend(payload.refresh)
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/me", response=UserOut, auth=jwt_auth)

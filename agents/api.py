@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Router
+from ninja import Router, Status
 from ninja.pagination import PageNumberPagination, paginate
 
 from accounts.auth import jwt_auth
@@ -48,7 +48,7 @@ def list_agents(request: HttpRequest, search: str = "") -> QuerySet[Agent]:
 
 @router.post("", response={201: AgentOut, 422: ValidationErrorOut})
 def create_agent(request: HttpRequest, payload: AgentIn):  # type: ignore[no-untyped-def]
-    return 201, save_validated(Agent(owner=request.user), payload.dict())
+    return Status(201, save_validated(Agent(owner=request.user), payload.dict()))
 
 
 @router.get("/{agent_id}", response={200: AgentOut, 404: ErrorOut})
@@ -72,4 +72,4 @@ def update_agent(request: HttpRequest, agent_id: DbId, payload: AgentPatch) -> A
 def delete_agent(request: HttpRequest, agent_id: DbId):  # type: ignore[no-untyped-def]
     """Delete the agent and, with it, its call sessions and turns."""
     owned_agent(request, agent_id).delete()
-    return 204, None
+    return Status(204, None)

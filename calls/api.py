@@ -12,7 +12,7 @@ from uuid import UUID
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.pagination import PageNumberPagination, paginate
 
@@ -49,7 +49,7 @@ def create_session(request: HttpRequest, agent_id: DbId):  # type: ignore[no-unt
     agent = get_object_or_404(Agent, pk=agent_id, owner=request.user)
     if not agent.is_active:
         raise HttpError(409, "This agent is inactive; activate it before starting a call.")
-    return 201, start_session(agent, request.user)
+    return Status(201, start_session(agent, request.user))
 
 
 @router.get("/sessions", response=list[SessionOut])

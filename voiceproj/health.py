@@ -11,7 +11,7 @@ import redis
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from voiceproj.celery import ALL_QUEUES, app
 
@@ -89,4 +89,4 @@ def health(request: HttpRequest):  # type: ignore[no-untyped-def]
         status, code = "degraded", 200
     else:
         status, code = "ok", 200
-    return code, {"status": status, "database": database, "redis": cache, "queues": queues}
+    return Status(code, {"status": status, "database": database, "redis": cache, "queues": queues})

@@ -1,0 +1,139 @@
+"""/api/agents: CRUD, search and pagination, owner isolation, field-level validation."""
+
+import pytest
+
+from agents.models import DEFAULT_INTENTS, Agent
+from tests.conftest import jwt_headers
+
+from .helpers import fields, post
+
+pytestmark = pytest.mark.django_db
+
+
+def send(client, method, url, body, auth):
+    return getattr(client, method)(url, body, content_type="application/json", **auth)
+
+
+def test_create_with_defaults(client, auth, user):
+    response = post(client, "/api/agents", {"name": "Concierge", "greeting": "Hello!"}, **auth)
+    assert response.status_code == 201
+    body = response.json()
+    assert body["name"] == "Concierge"
+    assert [i["name"] for i in body["intents"]] == [i["name"] for i in DEFAULT_INTENTS]
+    assert body["classifier_model"] == "qwen2.5:1.5b"
+    assert body["responder_temperature"] == 0.7
+    assert Agent.objects.get(pk=body["id"]).owner == user
+
+
+def test_list_is_paginated_and_searchable(client, auth, user, other_user):
+    for n in range(25):
+        Agent.objects.create(owner=user, name=f"Agent {n}", description="billing" if n == 7 else "")
+    Agent.objects.create(owner=other_user, name="Billing bot of someone else")
+
+    first = client.get("/api/agents", **auth).json()
+    assert first["count"] == 25
+    assert len(first["items"]) == 20
+    assert len(client.get("/api/agents?page=2", **auth).json()["items"]) == 5
+
+    found = client.get("/api/agents?search=BILLING", **auth).json()
+    assert [a["name"] for a in found["items"]] == ["Agent 7"]
+    assert client.get("/api/agents?search=Agent 12", **auth).json()["count"] == 1
+
+
+def test_get_put_patch_delete(client, auth, agent):
+    url = f"/api/agents/{agent.id}"
+    assert client.get(url, **auth).json()["name"] == "Support line"
+
+    replaced = send(client, "put", url, {"name": "Sales", "is_active": False}, auth)
+    assert replaced.status_code == 200
+    assert replaced.json()["description"] == ""  # PUT resets omitted fields
+    assert replaced.json()["is_active"] is False
+
+    patched = send(client, "patch", url, {"responder_temperature": 1.5}, auth)
+    assert patched.status_code == 200
+    assert patched.json()["name"] == "Sales"
+    assert patched.json()["responder_temperature"] == 1.5
+
+    assert client.delete(url, **auth).status_code == 204
+    assert client.get(url, **auth).status_code == 404
+    assert not Agent.objects.filter(pk=agent.id).exists()
+
+
+def test_another_users_agent_is_404_for_every_method(client, agent, other_user):
+    stranger = jwt_headers(other_user)
+    url = f"/api/agents/{agent.id}"
+    assert client.get(url, **stranger).status_code == 404
+    assert send(client, "put", url, {"name": "Mine now"}, stranger).status_code == 404
+    assert send(client, "patch", url, {"name": "Mine now"}, stranger).status_code == 404
+    assert client.delete(url, **stranger).status_code == 404
+    assert client.get(url, **stranger).json() == {"detail": "Not found."}
+    agent.refresh_from_db()
+    assert agent.name == "Support line"
+
+
+def test_every_agent_endpoint_needs_a_token(client, agent):
+    url = f"/api/agents/{agent.id}"
+    assert client.get("/api/agents").status_code == 401
+    assert post(client, "/api/agents", {"name": "x"}).status_code == 401
+    assert client.get(url).status_code == 401
+    assert send(client, "put", url, {"name": "x"}, {}).status_code == 401
+    assert send(client, "patch", url, {"name": "x"}, {}).status_code == 401
+    assert client.delete(url).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"name": "x" * 101}, "name", "at most 100 characters"),
+        ({"name": ""}, "name", "at least 1 character"),
+        ({"name": "   "}, "name", "cannot be blank"),
+        (
+            {"name": "A", "classifier_temperature": 5},
+            "classifier_temperature",
+            "less than or equal to 2",
+        ),
+        (
+            {"name": "A", "responder_temperature": -0.1},
+            "responder_temperature",
+            "greater than or equal to 0",
+        ),
+        ({"name": "A", "intents": []}, "intents", "at least 1 item"),
+        (
+            {"name": "A", "intents": [{"name": "help"}, {"name": "help"}]},
+            "intents",
+            "must be unique",
+        ),
+        ({"name": "A", "intents": [{"name": "  "}]}, "intents", "1 to 40 characters"),
+        ({"name": "A", "responder_model": " "}, "responder_model", "cannot be blank"),
+        ({"name": "A", "classifier_model": ""}, "classifier_model", "at least 1 character"),
+        ({"name": "A", "voice": None}, "voice", "valid string"),
+    ],
+)
+def test_create_validation_names_the_field(client, auth, body, field, message):
+    response = post(client, "/api/agents", body, **auth)
+    errors = fields(response)
+    assert message in errors[field], errors
+    assert not Agent.objects.exists()
+
+
+def test_patch_validation_names_the_field_and_keeps_the_agent(client, auth, agent):
+    url = f"/api/agents/{agent.id}"
+    assert (
+        "less than or equal to 2"
+        in fields(send(client, "patch", url, {"classifier_temperature": 5}, auth))[
+            "classifier_temperature"
+        ]
+    )
+    assert "cannot be null" in fields(send(client, "patch", url, {"name": None}, auth))["name"]
+    intents = [{"name": "a"}, {"name": "a"}]
+    assert "unique" in fields(send(client, "patch", url, {"intents": intents}, auth))["intents"]
+    agent.refresh_from_db()
+    assert agent.classifier_temperature == 0.3
+    assert agent.name == "Support line"
+
+
+def test_bad_ids_are_client_errors(client, auth):
+    assert client.get("/api/agents/0", **auth).status_code == 422
+    assert client.get("/api/agents/99999999999999999999", **auth).status_code == 422
+    assert client.get("/api/agents/abc", **auth).status_code == 422
+    assert client.get("/api/agents/123456", **auth).status_code == 404
