@@ -5,19 +5,21 @@ from datetime import datetime
 from ninja import Schema
 from pydantic import Field
 
+from voiceproj.errors import InputSchema
 
-class RegisterIn(Schema):
+
+class RegisterIn(InputSchema):
     username: str = Field(min_length=1, max_length=150)
     email: str = Field(min_length=3, max_length=254)
     password: str = Field(min_length=1, max_length=128)
 
 
-class LoginIn(Schema):
+class LoginIn(InputSchema):
     username: str = Field(description="Username or email address.")
     password: str
 
 
-class RefreshIn(Schema):
+class RefreshIn(InputSchema):
     refresh: str
 
 

@@ -7,14 +7,14 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Router, Status
+from ninja import Query, Router, Status
 from ninja.pagination import PageNumberPagination, paginate
 
 from accounts.auth import jwt_auth
 from voiceproj.errors import DbId, ErrorOut, ValidationErrorOut, from_django
 
 from .models import Agent
-from .schemas import AgentIn, AgentOut, AgentPatch
+from .schemas import AgentFilters, AgentIn, AgentOut, AgentPatch
 
 router = Router(tags=["agents"], auth=jwt_auth)
 
@@ -37,11 +37,11 @@ def save_validated(agent: Agent, fields: dict) -> Agent:
 
 @router.get("", response=list[AgentOut])
 @paginate(PageNumberPagination, page_size=20)
-def list_agents(request: HttpRequest, search: str = "") -> QuerySet[Agent]:
+def list_agents(request: HttpRequest, filters: Query[AgentFilters]) -> QuerySet[Agent]:
     """The user's agents, newest first; ``search`` matches name or description."""
     agents = Agent.objects.filter(owner=request.user)
-    if search.strip():
-        term = search.strip()
+    term = filters.search.strip()
+    if term:
         agents = agents.filter(Q(name__icontains=term) | Q(description__icontains=term))
     return agents
 

@@ -10,6 +10,8 @@ from datetime import datetime
 from ninja import Schema
 from pydantic import Field
 
+from voiceproj.errors import InputSchema
+
 from .models import (
     DEFAULT_CLASSIFIER_MODEL,
     DEFAULT_RESPONDER_MODEL,
@@ -21,12 +23,12 @@ from .models import (
 )
 
 
-class IntentSchema(Schema):
+class IntentSchema(InputSchema):
     name: str = Field(min_length=1, max_length=INTENT_NAME_MAX)
     description: str = Field("", max_length=500)
 
 
-class AgentIn(Schema):
+class AgentIn(InputSchema):
     """A whole agent (create and PUT); omitted fields take their defaults."""
 
     name: str = Field(min_length=1, max_length=NAME_MAX)
@@ -49,7 +51,7 @@ class AgentIn(Schema):
     is_active: bool = True
 
 
-class AgentPatch(Schema):
+class AgentPatch(InputSchema):
     """Any subset of the agent's fields (PATCH)."""
 
     name: str | None = Field(None, min_length=1, max_length=NAME_MAX)
@@ -64,6 +66,10 @@ class AgentPatch(Schema):
     responder_temperature: float | None = Field(None, ge=0.0, le=2.0)
     voice: str | None = Field(None, min_length=1, max_length=100)
     is_active: bool | None = None
+
+
+class AgentFilters(InputSchema):
+    search: str = Field("", max_length=200, description="Matches name or description.")
 
 
 class AgentOut(Schema):

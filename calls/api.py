@@ -12,13 +12,13 @@ from uuid import UUID
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
-from ninja import Query, Router, Schema, Status
+from ninja import Query, Router, Status
 from ninja.errors import HttpError
 from ninja.pagination import PageNumberPagination, paginate
 
 from accounts.auth import jwt_auth
 from agents.models import Agent
-from voiceproj.errors import DbId, ErrorOut
+from voiceproj.errors import DbId, ErrorOut, InputSchema
 
 from .models import CallSession, Turn
 from .schemas import SessionOut, StatsOut, TranscriptOut, TurnOut
@@ -30,7 +30,7 @@ router = Router(tags=["sessions"], auth=jwt_auth)
 SPEAKER_LABEL = {Turn.Speaker.USER: "Caller", Turn.Speaker.AGENT: "Agent"}
 
 
-class SessionFilters(Schema):
+class SessionFilters(InputSchema):
     status: Literal["active", "ended", "error"] | None = None
     agent: DbId | None = None
 

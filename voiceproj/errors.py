@@ -16,7 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
-from pydantic import Field
+from pydantic import Field, field_validator
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,17 @@ PARAM_SOURCES = {"body", "query", "path", "header", "cookie", "form", "file"}
 # Largest primary key PostgreSQL's bigint holds; a bigger id in a URL is a 422,
 # not a database overflow.
 DbId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
+class InputSchema(Schema):
+    """Base of every request schema: text PostgreSQL cannot store is a field error."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def no_nul_characters(cls, value: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("Text cannot contain NUL (\\u0000) characters.")
+        return value
 
 
 class ErrorOut(Schema):
@@ -89,7 +100,7 @@ def install(api: NinjaAPI) -> None:
         errors = [
             {
                 "field": _field_of(error.get("loc", ()), body_param=True),
-                "message": str(error.get("msg", "Invalid value.")),
+                "message": str(error.get("msg", "Invalid value.")).removeprefix("Value error, "),
             }
             for error in exc.errors
         ]

@@ -1,0 +1,78 @@
+"""Whatever a client sends, the API answers JSON with a clear message and never a 500."""
+
+import pytest
+
+from .helpers import fields
+
+pytestmark = pytest.mark.django_db
+
+GARBAGE_BODIES = [
+    b"{not json",
+    b"",
+    b"null",
+    b"[1, 2]",
+    b'"a string"',
+    b"42",
+    b'{"name": {"nested": true}}',
+    b'{"name": "nul\\u0000byte", "username": "nul\\u0000", "refresh": "x\\u0000"}',
+    b'{"intents": "greeting", "classifier_temperature": "hot", "is_active": "maybe"}',
+    b'{"intents": [1, null, {"name": 5}]}',
+    b"\xff\xfe\x00garbage",
+    b'{"name": "' + b"x" * 200_000 + b'"}',
+]
+
+
+@pytest.fixture
+def writable_endpoints(agent, user):
+    from calls.services import start_session
+
+    session = start_session(agent, user)
+    return [
+        ("post", "/api/auth/register"),
+        ("post", "/api/auth/login"),
+        ("post", "/api/auth/refresh"),
+        ("post", "/api/auth/logout"),
+        ("post", "/api/agents"),
+        ("put", f"/api/agents/{agent.id}"),
+        ("patch", f"/api/agents/{agent.id}"),
+        ("post", f"/api/agents/{agent.id}/sessions"),
+        ("post", f"/api/sessions/{session.id}/end"),
+    ]
+
+
+@pytest.mark.parametrize("body", GARBAGE_BODIES, ids=range(len(GARBAGE_BODIES)))
+def test_garbage_bodies_get_json_client_errors(client, auth, writable_endpoints, body):
+    for method, url in writable_endpoints:
+        response = getattr(client, method)(url, body, content_type="application/json", **auth)
+        assert response.status_code < 500, (method, url, response.content[:300])
+        if response.status_code >= 400:
+            assert response["Content-Type"] == "application/json; charset=utf-8"
+            assert response.json()["detail"], (method, url)
+
+
+def test_malformed_json_says_so(client, auth):
+    response = client.post("/api/agents", b"{oops", content_type="application/json", **auth)
+    assert response.status_code == 400
+    assert response.json() == {"detail": "The request body is not valid JSON."}
+
+
+def test_nul_character_is_a_422_not_a_database_error(client, auth):
+    response = client.post(
+        "/api/agents", {"name": "bad\x00name"}, content_type="application/json", **auth
+    )
+    assert "NUL" in fields(response)["name"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["page=0", "page=-1", "page=abc", "page_size=0", "page=99999999999", "search=%00"],
+)
+def test_odd_list_queries_never_500(client, auth, agent, query):
+    for url in ("/api/agents", "/api/sessions"):
+        response = client.get(f"{url}?{query}", **auth)
+        assert response.status_code in (200, 422), (url, query, response.content[:200])
+
+
+def test_unknown_agent_filter_values(client, auth):
+    assert client.get("/api/sessions?agent=abc", **auth).status_code == 422
+    assert client.get("/api/sessions?agent=99999999999999999999", **auth).status_code == 422

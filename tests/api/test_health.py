@@ -1,0 +1,81 @@
+"""/api/health against the real database, Redis and a real Celery worker process."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKER_START_TIMEOUT_S = 60
+
+
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_health_reports_database_redis_and_every_queue(client):
+    response = client.get("/api/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["database"]["ok"] is True
+    assert body["redis"]["ok"] is True
+    assert set(body["queues"]) == {"stt", "classify", "respond", "tts", "default"}
+    assert body["status"] in {"ok", "degraded"}
+
+
+def test_health_is_503_when_redis_is_down(client):
+    with override_settings(REDIS_URL=f"redis://127.0.0.1:{unused_port()}/0"):
+        response = client.get("/api/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "down"
+    assert body["redis"]["ok"] is False
+    assert "Connection" in body["redis"]["error"]
+    assert body["database"]["ok"] is True
+
+
+def test_health_counts_a_live_worker_on_its_queue(client):
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "voiceproj",
+            "worker",
+            "-P",
+            "solo",
+            "-Q",
+            "default",
+            "-n",
+            f"health-{os.getpid()}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "CELERY_BROKER_URL": settings.CELERY_BROKER_URL},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + WORKER_START_TIMEOUT_S
+        seen = 0
+        while time.monotonic() < deadline and not seen:
+            assert worker.poll() is None, "celery worker exited"
+            seen = client.get("/api/health").json()["queues"]["default"]["workers"]
+        assert seen >= 1
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
