@@ -27,6 +27,7 @@ from calls.models import CallSession, Turn
 from calls.presence import presence_key
 from calls.protocol import ERROR_CODES
 from calls.services import end_session
+from examples.voice_client import open_session, talk
 from workers.turnstate import current_turn
 
 from .wire import close_code, frames, next_event, open_socket, send_json, stream_realtime
@@ -616,17 +617,21 @@ def test_speaking_over_the_agent_barges_in(workerless_server, make_call):
     assert turn.interrupted and turn.text == "Here is the news."
 
 
-def test_example_client_streams_a_wav_and_saves_the_answer(workerless_server, make_call, tmp_path):
-    from examples.voice_client import talk
-
+def test_example_client_logs_in_streams_a_wav_and_saves_the_answer(
+    workerless_server, make_call, tmp_path
+):
     call = make_call()
+    ws_url, token = open_session(
+        workerless_server.url, call.user.username, call.password, call.agent.id
+    )
+    session_id = ws_url.rstrip("/").rsplit("/", 1)[1]
     answer = [tone(400), tone(300)]
     out = tmp_path / "reply.wav"
     seen: list[str] = []
     replies: list[asyncio.Task] = []
 
     async def answer_turn(turn_id: int) -> None:
-        sid = call.session_id
+        sid = session_id
         for n, pcm in enumerate(answer):
             await worker_send(
                 sid,
@@ -663,16 +668,15 @@ def test_example_client_streams_a_wav_and_saves_the_answer(workerless_server, ma
         if event["type"] == "speech.stopped":  # the STT worker's cue, played by the test
             replies.append(asyncio.create_task(answer_turn(event["turn_id"])))
 
-    url = workerless_server.ws_url(call.session_id)
-    asyncio.run(talk(url, call.token, speech_16k(), 16000, out, on_event=on_event))
+    asyncio.run(talk(ws_url, token, speech_16k(), 16000, out, on_event=on_event))
 
     assert seen[:3] == ["ready", "speech.started", "speech.stopped"]
     assert seen[-1] == "ended"
     with wave.open(str(out), "rb") as wav:
         assert wav.getframerate() == 22050
         assert wav.readframes(wav.getnframes()) == b"".join(answer)
-    call.session.refresh_from_db()
-    assert call.session.end_reason == "hangup"
+    session = CallSession.objects.get(pk=session_id)
+    assert (session.status, session.end_reason) == ("ended", "hangup")
 
 
 @pytest.fixture(scope="module")
