@@ -76,3 +76,10 @@ def test_odd_list_queries_never_500(client, auth, agent, query):
 def test_unknown_agent_filter_values(client, auth):
     assert client.get("/api/sessions?agent=abc", **auth).status_code == 422
     assert client.get("/api/sessions?agent=99999999999999999999", **auth).status_code == 422
+
+
+def test_unknown_api_paths_are_json_404s(client, auth):
+    for url in ("/api/nope", "/api/agents/1/unknown"):
+        response = client.get(url, **auth)
+        assert response.status_code == 404
+        assert response.json() == {"detail": "Not found."}
