@@ -1,5 +1,8 @@
 """``/api/auth``: register, JWT login / refresh (rotating) / logout, and me."""
 
+from collections.abc import Iterable
+from typing import Any, cast
+
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import update_last_login
 from django.contrib.auth.password_validation import validate_password
@@ -15,7 +18,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from voiceproj.errors import ErrorOut, FieldError, ValidationErrorOut, field_error
 
-from .auth import jwt_auth
+from .auth import current_user, jwt_auth
 from .schemas import LoginIn, RefreshIn, RegisterIn, TokenPairOut, UserOut
 
 router = Router(tags=["auth"])
@@ -32,7 +35,7 @@ def token_pair(user) -> dict[str, str]:  # type: ignore[no-untyped-def]
 def _validated_registration(payload: RegisterIn) -> dict[str, str]:
     """Field-level checks; every failing field is reported at once."""
     username, email = payload.username.strip(), payload.email.strip()
-    errors: dict[str, str | list[str]] = {}
+    errors: dict[str, str | Iterable[str]] = {}
     try:
         User.username_validator(username)
     except ValidationError as exc:
@@ -74,7 +77,8 @@ def login(request: HttpRequest, payload: LoginIn):  # type: ignore[no-untyped-de
     user = authenticate(request, username=payload.username, password=payload.password)
     if user is None or not user.is_active:
         raise AuthenticationError(message="Invalid username or password.")
-    update_last_login(None, user)
+    if api_settings.UPDATE_LAST_LOGIN:
+        update_last_login(User, user)
     return token_pair(user)
 
 
@@ -82,7 +86,8 @@ def _spend(raw: str) -> RefreshToken:
     """Validate a refresh token and blacklist it; each one works exactly once."""
     try:
         token = RefreshToken(raw)  # type: ignore[arg-type]  # checks expiry and blacklist
-        _, created = token.blacklist()  # type: ignore[misc]  # returns get_or_create's pair
+        # simplejwt annotates one object but returns get_or_create's (object, created).
+        _, created = cast(tuple[Any, bool], token.blacklist())
     except TokenError as exc:
         raise AuthenticationError(message=REFRESH_REJECTED) from exc
     if not created:  # a concurrent request spent it between the check and here
@@ -111,4 +116,4 @@ def logout(request: HttpRequest, payload: RefreshIn):  # type: ignore[no-untyped
 
 @router.get("/me", response=UserOut, auth=jwt_auth)
 def me(request: HttpRequest):  # type: ignore[no-untyped-def]
-    return request.user
+    return current_user(request)

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Status
 from ninja.pagination import PageNumberPagination, paginate
 
-from accounts.auth import jwt_auth
+from accounts.auth import current_user, jwt_auth
 from voiceproj.errors import DbId, ErrorOut, ValidationErrorOut, from_django
 
 from .models import Agent
@@ -20,7 +20,7 @@ router = Router(tags=["agents"], auth=jwt_auth)
 
 
 def owned_agent(request: HttpRequest, agent_id: int) -> Agent:
-    return get_object_or_404(Agent, pk=agent_id, owner=request.user)
+    return get_object_or_404(Agent, pk=agent_id, owner=current_user(request))
 
 
 def save_validated(agent: Agent, fields: dict) -> Agent:
@@ -39,7 +39,7 @@ def save_validated(agent: Agent, fields: dict) -> Agent:
 @paginate(PageNumberPagination, page_size=20)
 def list_agents(request: HttpRequest, filters: Query[AgentFilters]) -> QuerySet[Agent]:
     """The user's agents, newest first; ``search`` matches name or description."""
-    agents = Agent.objects.filter(owner=request.user)
+    agents = Agent.objects.filter(owner=current_user(request))
     term = filters.search.strip()
     if term:
         agents = agents.filter(Q(name__icontains=term) | Q(description__icontains=term))
@@ -48,7 +48,7 @@ def list_agents(request: HttpRequest, filters: Query[AgentFilters]) -> QuerySet[
 
 @router.post("", response={201: AgentOut, 422: ValidationErrorOut})
 def create_agent(request: HttpRequest, payload: AgentIn):  # type: ignore[no-untyped-def]
-    return Status(201, save_validated(Agent(owner=request.user), payload.dict()))
+    return Status(201, save_validated(Agent(owner=current_user(request)), payload.dict()))
 
 
 @router.get("/{agent_id}", response={200: AgentOut, 404: ErrorOut})

@@ -16,7 +16,7 @@ from ninja import Query, Router, Status
 from ninja.errors import HttpError
 from ninja.pagination import PageNumberPagination, paginate
 
-from accounts.auth import jwt_auth
+from accounts.auth import current_user, jwt_auth
 from agents.models import Agent
 from voiceproj.errors import DbId, ErrorOut, InputSchema
 
@@ -27,7 +27,7 @@ from .stats import dashboard_stats
 
 router = Router(tags=["sessions"], auth=jwt_auth)
 
-SPEAKER_LABEL = {Turn.Speaker.USER: "Caller", Turn.Speaker.AGENT: "Agent"}
+SPEAKER_LABEL: dict[str, str] = {Turn.Speaker.USER: "Caller", Turn.Speaker.AGENT: "Agent"}
 
 
 class SessionFilters(InputSchema):
@@ -37,7 +37,7 @@ class SessionFilters(InputSchema):
 
 def owned_session(request: HttpRequest, session_id: UUID) -> CallSession:
     return get_object_or_404(
-        CallSession.objects.select_related("agent"), pk=session_id, user=request.user
+        CallSession.objects.select_related("agent"), pk=session_id, user=current_user(request)
     )
 
 
@@ -46,17 +46,17 @@ def owned_session(request: HttpRequest, session_id: UUID) -> CallSession:
 )
 def create_session(request: HttpRequest, agent_id: DbId):  # type: ignore[no-untyped-def]
     """Open a call with the agent; connect to the returned ``ws_url`` to talk."""
-    agent = get_object_or_404(Agent, pk=agent_id, owner=request.user)
+    agent = get_object_or_404(Agent, pk=agent_id, owner=current_user(request))
     if not agent.is_active:
         raise HttpError(409, "This agent is inactive; activate it before starting a call.")
-    return Status(201, start_session(agent, request.user))
+    return Status(201, start_session(agent, current_user(request)))
 
 
 @router.get("/sessions", response=list[SessionOut])
 @paginate(PageNumberPagination, page_size=20)
 def list_sessions(request: HttpRequest, filters: Query[SessionFilters]) -> QuerySet[CallSession]:
     """The user's sessions, newest first, optionally by ``status`` and ``agent`` id."""
-    sessions = CallSession.objects.filter(user=request.user).select_related("agent")
+    sessions = CallSession.objects.filter(user=current_user(request)).select_related("agent")
     if filters.status:
         sessions = sessions.filter(status=filters.status)
     if filters.agent:
@@ -124,4 +124,4 @@ def transcript(request: HttpRequest, session_id: UUID, format: Literal["json", "
 @router.get("/stats", response=StatsOut)
 def stats(request: HttpRequest) -> dict:
     """The user's dashboard figures: agents, sessions by status, turns, latency percentiles."""
-    return dashboard_stats(request.user)
+    return dashboard_stats(current_user(request))
