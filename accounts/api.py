@@ -3,6 +3,9 @@
 from collections.abc import Iterable
 from typing import Any, cast
 
+from allauth.account import app_settings as allauth_settings
+from allauth.account.models import EmailAddress
+from allauth.account.utils import has_verified_email
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import update_last_login
 from django.contrib.auth.password_validation import validate_password
@@ -11,7 +14,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from ninja import Router, Status
-from ninja.errors import AuthenticationError
+from ninja.errors import AuthenticationError, HttpError
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -61,22 +64,38 @@ def _validated_registration(payload: RegisterIn) -> dict[str, str]:
 
 @router.post("/register", response={201: UserOut, 422: ValidationErrorOut}, auth=None)
 def register(request: HttpRequest, payload: RegisterIn):  # type: ignore[no-untyped-def]
-    """Create an account; username and email are unique (email case-insensitively)."""
+    """Create an account; username and email are unique (email case-insensitively).
+
+    A confirmation link is emailed unless ``ACCOUNT_EMAIL_VERIFICATION=none``.
+    """
     fields = _validated_registration(payload)
     try:
         with transaction.atomic():
             user = User.objects.create_user(password=payload.password, **fields)
+            # The same address record allauth's web sign-up makes, so web login,
+            # password reset and email verification treat both users alike.
+            address = EmailAddress.objects.create(
+                user=user, email=fields["email"].lower(), primary=True, verified=False
+            )
     except IntegrityError as exc:  # a concurrent registration won the race
         raise field_error("username", "A user with that username or email already exists.") from exc
+    if allauth_settings.EMAIL_VERIFICATION != allauth_settings.EmailVerificationMethod.NONE:
+        address.send_confirmation(request, signup=True)
     return Status(201, user)
 
 
-@router.post("/login", response={200: TokenPairOut, 401: ErrorOut}, auth=None)
+@router.post("/login", response={200: TokenPairOut, 401: ErrorOut, 403: ErrorOut}, auth=None)
 def login(request: HttpRequest, payload: LoginIn):  # type: ignore[no-untyped-def]
-    """Exchange a username (or email) and password for an access + refresh JWT pair."""
+    """Exchange a username (or email) and password for an access + refresh JWT pair.
+
+    With ``ACCOUNT_EMAIL_VERIFICATION=mandatory`` an unconfirmed address answers 403.
+    """
     user = authenticate(request, username=payload.username, password=payload.password)
     if user is None or not user.is_active:
         raise AuthenticationError(message="Invalid username or password.")
+    mandatory = allauth_settings.EmailVerificationMethod.MANDATORY
+    if mandatory == allauth_settings.EMAIL_VERIFICATION and not has_verified_email(user):
+        raise HttpError(403, "Confirm your email address first: follow the link we emailed you.")
     if api_settings.UPDATE_LAST_LOGIN:
         update_last_login(User, user)
     return token_pair(user)

@@ -1,8 +1,11 @@
 """/api/auth: registration rules, JWT login, rotating refresh, logout, me."""
 
+import re
 from datetime import timedelta
 
 import pytest
+from django.core import mail
+from django.test import override_settings
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import User
@@ -29,6 +32,24 @@ def test_register_creates_a_user_who_can_log_in(client):
     assert response.status_code == 201
     assert response.json()["username"] == "newbie"
     assert "password" not in response.json()
+    assert login(client, "newbie", STRONG).status_code == 200
+
+
+def test_register_emails_a_confirmation_link(client):
+    assert register(client, email="Newbie@Example.com").status_code == 201
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["newbie@example.com"]
+    assert "/accounts/confirm-email/" in mail.outbox[0].body
+
+
+@override_settings(ACCOUNT_EMAIL_VERIFICATION="mandatory")
+def test_mandatory_verification_blocks_api_login_until_confirmed(client):
+    register(client)
+    refused = login(client, "newbie", STRONG)
+    assert refused.status_code == 403
+    assert "Confirm your email" in refused.json()["detail"]
+    link = re.search(r"(/accounts/confirm-email/\S+/)", mail.outbox[0].body).group(1)
+    client.post(link)
     assert login(client, "newbie", STRONG).status_code == 200
 
 
