@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "corsheaders",
     "channels",
+    # Serves the Swagger UI of /api/docs from local static files, not a CDN (works offline).
+    "ninja",
     "allauth",
     "allauth.account",
     "rest_framework_simplejwt.token_blacklist",

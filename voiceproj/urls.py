@@ -1,6 +1,7 @@
 """Top-level URL map: admin, REST API, allauth pages, web app."""
 
 from django.contrib import admin
+from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import include, path
 
 from .api import api
@@ -10,3 +11,8 @@ urlpatterns = [
     path("api/", api.urls),
     path("accounts/", include("allauth.urls")),
 ]
+
+# daphne, unlike runserver, serves no static files: without this the admin and
+# the /api/docs Swagger UI load unstyled and blank under `make run` (DEBUG only;
+# production serves `collectstatic` output from a web server or CDN).
+urlpatterns += staticfiles_urlpatterns()
