@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.test import override_settings
 
 pytestmark = pytest.mark.django_db
@@ -21,6 +22,15 @@ def unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return (
+        f"postgres://{db.get('USER') or 'postgres'}{password}@{db.get('HOST') or '127.0.0.1'}"
+        f":{db.get('PORT') or 5432}/{db['NAME']}"
+    )
 
 
 def test_health_reports_database_redis_and_every_queue(client):
@@ -65,7 +75,12 @@ def test_health_counts_a_live_worker_on_its_queue(client):
             "WARNING",
         ],
         cwd=ROOT,
-        env={**os.environ, "CELERY_BROKER_URL": settings.CELERY_BROKER_URL},
+        # The test database, in case the worker picks up a stray task of another test.
+        env={
+            **os.environ,
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "DATABASE_URL": database_url(),
+        },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
