@@ -8,9 +8,11 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Status
+from ninja.errors import HttpError
 from ninja.pagination import PageNumberPagination, paginate
 
 from accounts.auth import current_user, jwt_auth
+from calls.models import CallSession
 from voiceproj.errors import DbId, ErrorOut, ValidationErrorOut, from_django
 
 from .models import Agent
@@ -68,8 +70,14 @@ def update_agent(request: HttpRequest, agent_id: DbId, payload: AgentPatch) -> A
     return save_validated(owned_agent(request, agent_id), payload.dict(exclude_unset=True))
 
 
-@router.delete("/{agent_id}", response={204: None, 404: ErrorOut})
+@router.delete("/{agent_id}", response={204: None, 404: ErrorOut, 409: ErrorOut})
 def delete_agent(request: HttpRequest, agent_id: DbId):  # type: ignore[no-untyped-def]
-    """Delete the agent and, with it, its call sessions and turns."""
-    owned_agent(request, agent_id).delete()
+    """Delete the agent and, with it, its ended call sessions and their turns.
+
+    Refused (409) while a call is active: the live conversation would lose its record.
+    """
+    agent = owned_agent(request, agent_id)
+    if agent.sessions.filter(status=CallSession.Status.ACTIVE).exists():
+        raise HttpError(409, "This agent has an active call; end it before deleting the agent.")
+    agent.delete()
     return Status(204, None)

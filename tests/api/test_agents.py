@@ -3,6 +3,7 @@
 import pytest
 
 from agents.models import DEFAULT_INTENTS, Agent
+from calls.services import end_session, start_session
 from tests.conftest import jwt_headers
 
 from .helpers import fields, post
@@ -137,3 +138,12 @@ def test_bad_ids_are_client_errors(client, auth):
     assert client.get("/api/agents/99999999999999999999", **auth).status_code == 422
     assert client.get("/api/agents/abc", **auth).status_code == 422
     assert client.get("/api/agents/123456", **auth).status_code == 404
+
+
+def test_agent_with_an_active_call_cannot_be_deleted(client, auth, agent, user):
+    session = start_session(agent, user)
+    refused = client.delete(f"/api/agents/{agent.id}", **auth)
+    assert refused.status_code == 409
+    assert "active call" in refused.json()["detail"]
+    end_session(session, reason="hangup")
+    assert client.delete(f"/api/agents/{agent.id}", **auth).status_code == 204
