@@ -2,6 +2,7 @@
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models.functions import Lower
 
 
 class User(AbstractUser):
@@ -11,6 +12,9 @@ class User(AbstractUser):
 
     class Meta:
         ordering = ["id"]
+        # Mail servers treat addresses case-insensitively, so must we: one
+        # account per mailbox however the address is typed.
+        constraints = [models.UniqueConstraint(Lower("email"), name="unique_user_email_ci")]
 
     def __str__(self) -> str:
         return self.username

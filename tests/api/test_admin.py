@@ -2,6 +2,7 @@
 
 import pytest
 
+from accounts.models import User
 from calls.models import CallSession
 from calls.services import start_session
 from calls.turns import record_turn
@@ -63,3 +64,34 @@ def test_end_sessions_action(admin_client, agent, user, session):
 def test_non_staff_cannot_use_admin(client, user):
     client.login(username="operator", password="a-long-test-password-42")
     assert client.get("/admin/agents/agent/").status_code == 302
+
+
+def test_admin_adds_a_user_with_email(admin_client):
+    assert admin_client.get("/admin/accounts/user/add/").status_code == 200
+    response = admin_client.post(
+        "/admin/accounts/user/add/",
+        {
+            "username": "added",
+            "email": "added@example.com",
+            "password1": "violet-harbour-77",
+            "password2": "violet-harbour-77",
+            "usable_password": "true",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    assert User.objects.get(username="added").email == "added@example.com"
+
+
+def test_email_is_unique_whatever_its_case(admin_client, user):
+    response = admin_client.post(
+        "/admin/accounts/user/add/",
+        {
+            "username": "twin",
+            "email": user.email.upper(),
+            "password1": "violet-harbour-77",
+            "password2": "violet-harbour-77",
+            "usable_password": "true",
+        },
+    )
+    assert response.status_code == 200  # the form comes back with an error
+    assert not User.objects.filter(username="twin").exists()
