@@ -6,6 +6,7 @@ from typing import Any, cast
 from allauth.account import app_settings as allauth_settings
 from allauth.account.models import EmailAddress
 from allauth.account.utils import has_verified_email
+from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import update_last_login
 from django.contrib.auth.password_validation import validate_password
@@ -15,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from ninja import Router, Status
 from ninja.errors import AuthenticationError, HttpError
+from ninja.throttling import AnonRateThrottle
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -24,7 +26,22 @@ from voiceproj.errors import ErrorOut, FieldError, ValidationErrorOut, field_err
 from .auth import current_user, jwt_auth
 from .schemas import LoginIn, RefreshIn, RegisterIn, TokenPairOut, UserOut
 
-router = Router(tags=["auth"])
+
+class AuthThrottle(AnonRateThrottle):
+    """One budget per client address shared by all unauthenticated auth endpoints."""
+
+    scope = "api_auth"
+
+    def __init__(self) -> None:
+        super().__init__(rate=settings.API_AUTH_RATE)
+
+    def allow_request(self, request: HttpRequest) -> bool:
+        # Read per request so a changed setting applies without a restart.
+        self.num_requests, self.duration = self.parse_rate(settings.API_AUTH_RATE)
+        return super().allow_request(request)
+
+
+router = Router(tags=["auth"], throttle=[AuthThrottle()])
 User = get_user_model()
 
 REFRESH_REJECTED = "Refresh token is invalid, expired or already used."

@@ -123,6 +123,9 @@ SIMPLE_JWT = {
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": True,
 }
+# Password guessing on the API's unauthenticated auth endpoints (login, register,
+# refresh, logout), per client address; a person never needs more.
+API_AUTH_RATE = env.str("API_AUTH_RATE", default="20/m")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -160,3 +160,21 @@ def test_me_requires_a_valid_access_token(client, user):
 def test_token_of_a_deleted_user_is_401(client, user, auth):
     user.delete()
     assert client.get("/api/auth/me", **auth).status_code == 401
+
+
+def test_auth_endpoints_are_rate_limited_per_client(client, user, settings):
+    settings.API_AUTH_RATE = "3/m"
+    for _ in range(3):
+        assert login(client, password="guess").status_code == 401
+    blocked = login(client)  # even the right password waits now
+    assert blocked.status_code == 429
+    assert blocked.json()["detail"] == "Too many requests."
+    assert int(blocked["Retry-After"]) > 0
+    assert post(client, "/api/auth/register", {}).status_code == 429
+    elsewhere = post(
+        client,
+        "/api/auth/login",
+        {"username": "operator", "password": PASSWORD},
+        REMOTE_ADDR="10.0.0.9",
+    )
+    assert elsewhere.status_code == 200
