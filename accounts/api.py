@@ -36,7 +36,7 @@ class AuthThrottle(AnonRateThrottle):
         super().__init__(rate=settings.API_AUTH_RATE)
 
     def allow_request(self, request: HttpRequest) -> bool:
-        # Read per request so a changed setting applies without a restart.
+        # Read per request, not at import, so overridden settings (tests) take effect.
         self.num_requests, self.duration = self.parse_rate(settings.API_AUTH_RATE)
         return super().allow_request(request)
 
