@@ -3,6 +3,7 @@
 import uuid
 
 import pytest
+from django.test import override_settings
 
 from agents.models import Agent
 from calls.models import CallSession
@@ -58,6 +59,22 @@ def test_start_returns_an_absolute_ws_url(client, auth, agent):
 def test_ws_url_is_wss_behind_https(client, auth, agent):
     response = post(client, f"/api/agents/{agent.id}/sessions", secure=True, **auth)
     assert response.json()["ws_url"].startswith("wss://testserver/ws/voice/")
+
+
+@override_settings(
+    SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https"),
+    USE_X_FORWARDED_HOST=True,
+    ALLOWED_HOSTS=["voice.example.com", "testserver"],
+)
+def test_ws_url_uses_the_public_host_behind_a_trusted_proxy(client, auth, agent):
+    response = post(
+        client,
+        f"/api/agents/{agent.id}/sessions",
+        HTTP_X_FORWARDED_PROTO="https",
+        HTTP_X_FORWARDED_HOST="voice.example.com",
+        **auth,
+    )
+    assert response.json()["ws_url"].startswith("wss://voice.example.com/ws/voice/")
 
 
 def test_start_for_an_inactive_agent_is_refused(client, auth, agent):
