@@ -1,10 +1,13 @@
 """/api/health against the real database, Redis and a real Celery worker process."""
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -15,7 +18,7 @@ from django.test import override_settings
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKER_START_TIMEOUT_S = 60
+PROCESS_START_TIMEOUT_S = 60
 
 
 def unused_port() -> int:
@@ -85,7 +88,7 @@ def test_health_counts_a_live_worker_on_its_queue(client):
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + WORKER_START_TIMEOUT_S
+        deadline = time.monotonic() + PROCESS_START_TIMEOUT_S
         seen = 0
         while time.monotonic() < deadline and not seen:
             assert worker.poll() is None, "celery worker exited"
@@ -94,3 +97,50 @@ def test_health_counts_a_live_worker_on_its_queue(client):
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+
+
+def test_health_is_503_when_the_database_is_down(tmp_path):
+    """A real server process whose database does not answer still answers, with 503."""
+    port = unused_port()
+    log = (tmp_path / "daphne.log").open("wb")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "voiceproj.asgi:application",
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DATABASE_URL": f"postgres://postgres@127.0.0.1:{unused_port()}/none",
+            "REDIS_URL": settings.REDIS_URL,
+        },
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + PROCESS_START_TIMEOUT_S
+        while True:
+            assert server.poll() is None, (tmp_path / "daphne.log").read_text()
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=5)
+            except urllib.error.HTTPError as exc:
+                status, body = exc.code, json.loads(exc.read())
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "daphne did not start"
+                time.sleep(0.2)
+                continue
+            pytest.fail("health answered 200 without a database")
+        assert status == 503
+        assert body["status"] == "down"
+        assert body["database"]["ok"] is False
+        assert body["redis"]["ok"] is True
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
