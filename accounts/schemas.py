@@ -15,12 +15,12 @@ class RegisterIn(InputSchema):
 
 
 class LoginIn(InputSchema):
-    username: str = Field(description="Username or email address.")
-    password: str
+    username: str = Field(max_length=254, description="Username or email address.")
+    password: str = Field(max_length=4096)
 
 
 class RefreshIn(InputSchema):
-    refresh: str
+    refresh: str = Field(max_length=4096)
 
 
 class TokenPairOut(Schema):

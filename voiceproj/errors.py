@@ -10,6 +10,7 @@ import logging
 from collections.abc import Iterable
 from typing import Annotated, Any
 
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -139,6 +140,13 @@ def install(api: NinjaAPI) -> None:
         if message.startswith("Cannot parse request body"):
             message = "The request body is not valid JSON."
         return api.create_response(request, {"detail": message}, status=exc.status_code)
+
+    @api.exception_handler(SuspiciousOperation)
+    def suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
+        if isinstance(exc, RequestDataTooBig):
+            message = "The request body is too large."
+            return api.create_response(request, {"detail": message}, status=413)
+        return api.create_response(request, {"detail": "Bad request."}, status=400)
 
     @api.exception_handler(Http404)
     def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:

@@ -83,3 +83,10 @@ def test_unknown_api_paths_are_json_404s(client, auth):
         response = client.get(url, **auth)
         assert response.status_code == 404
         assert response.json() == {"detail": "Not found."}
+
+
+def test_oversized_body_is_413(client, settings):
+    body = b'{"username": "' + b"x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1) + b'"}'
+    response = client.post("/api/auth/login", body, content_type="application/json")
+    assert response.status_code == 413
+    assert response.json() == {"detail": "The request body is too large."}
