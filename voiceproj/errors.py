@@ -76,13 +76,14 @@ def from_django(exc: DjangoValidationError) -> FieldError:
     return FieldError({"__all__": exc.messages})
 
 
-def _field_of(loc: list[Any] | tuple[Any, ...], body_param: bool) -> str:
+def _field_of(loc: list[Any] | tuple[Any, ...]) -> str:
     parts = list(loc)
     if parts and parts[0] in PARAM_SOURCES:
         source = parts.pop(0)
-        # A body schema parameter adds its own name ("payload") before the field.
-        if source == "body" and body_param and len(parts) > 1:
-            parts.pop(0)
+        # A body schema parameter adds its own name ("payload") before the field;
+        # alone, it means the body itself is missing.
+        if source == "body":
+            parts = parts[1:]
     return ".".join(str(part) for part in parts) or "body"
 
 
@@ -100,7 +101,7 @@ def install(api: NinjaAPI) -> None:
     def ninja_validation(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
         errors = [
             {
-                "field": _field_of(error.get("loc", ()), body_param=True),
+                "field": _field_of(error.get("loc", ())),
                 "message": str(error.get("msg", "Invalid value.")).removeprefix("Value error, "),
             }
             for error in exc.errors

@@ -90,3 +90,8 @@ def test_oversized_body_is_413(client, settings):
     response = client.post("/api/auth/login", body, content_type="application/json")
     assert response.status_code == 413
     assert response.json() == {"detail": "The request body is too large."}
+
+
+def test_missing_body_is_named_body(client):
+    response = client.post("/api/auth/login", b"", content_type="application/json")
+    assert fields(response) == {"body": "Field required"}
