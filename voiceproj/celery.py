@@ -1,7 +1,12 @@
-"""The one Celery app of the project, with the pipeline's queues declared.
+"""The one Celery app of the project, with the pipeline's queues and routes.
 
 Each pipeline stage has its own queue so its worker pool can be sized and
 placed independently (STT/TTS on CPU hosts, classify/respond on GPU hosts).
+Tasks are routed by module: ``workers.<stage>.*`` goes to the ``<stage>``
+queue, so a task sent by name lands on the right pool without naming a queue.
+
+The settings below are tuned for latency, not throughput: a caller is waiting
+on every task.
 """
 
 import os
@@ -14,8 +19,66 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voiceproj.settings")
 PIPELINE_QUEUES = ("stt", "classify", "respond", "tts")
 ALL_QUEUES = (*PIPELINE_QUEUES, "default")
 
+TASK_ROUTES = {
+    "workers.stt.*": {"queue": "stt"},
+    "workers.classify.*": {"queue": "classify"},
+    "workers.respond.*": {"queue": "respond"},
+    "workers.dialog.*": {"queue": "respond"},
+    "workers.tts.*": {"queue": "tts"},
+    "workers.housekeeping.*": {"queue": "default"},
+}
+
+WORKER_MODULES = (
+    "workers.stt",
+    "workers.classify",
+    "workers.respond",
+    "workers.dialog",
+    "workers.tts",
+    "workers.housekeeping",
+)
+
 app = Celery("voiceproj")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(name) for name in ALL_QUEUES]
 app.conf.task_default_queue = "default"
-app.autodiscover_tasks()
+app.conf.update(
+    task_routes=TASK_ROUTES,
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    # A worker reserves only the task it runs: a second turn waiting behind a
+    # long reply on one worker would otherwise stall while an idle worker of
+    # the same pool could have taken it.
+    worker_prefetch_multiplier=1,
+    # Acknowledge after the task ran, so a worker killed mid-turn (deploy, OOM)
+    # gives the job back to the queue instead of silently losing the turn.
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    # Pipeline results travel over the channel layer, never through a result
+    # backend: storing them would only cost a Redis write per task.
+    task_ignore_result=True,
+    # A stale job is worthless: a caller does not wait a minute for an answer.
+    # Per-task limits (soft_time_limit / time_limit) are set on each task.
+    task_time_limit=120,
+    task_soft_time_limit=100,
+    # celery#4378: with late acks and prefetch 1 the worker stops consuming
+    # while a task runs, and after the ack it only resumes at the next wake-up
+    # of its event loop, which blocks in BRPOP for ``brpop_timeout`` (1 s by
+    # default): a queued task waited up to a second. Kombu 5.5+ uses
+    # ``polling_interval`` as that BRPOP timeout; 50 ms bounds the wait for a
+    # task queued behind a busy worker while an idle worker still gets a task
+    # the moment it is pushed (BRPOP returns at once). bench/pipeline.py
+    # measures both cases.
+    broker_transport_options={"polling_interval": 0.05},
+    broker_connection_retry_on_startup=True,
+    # Workers import their task modules at start (the web process never does:
+    # it sends tasks by name and must not load engine code).
+    imports=WORKER_MODULES,
+    # Run by the default worker's embedded beat (`-B` in the Procfile).
+    beat_schedule={
+        "end-abandoned-sessions": {
+            "task": "workers.housekeeping.end_abandoned_sessions",
+            "schedule": 60.0,
+        }
+    },
+)

@@ -1,0 +1,72 @@
+"""The classify queue: the caller's intent, decided by the classifier model.
+
+Consumes ``workers.classify.classify_intent(job, text=...)`` from the dialog
+graph running on a respond worker. Produces the intent (or the engine error)
+as a JSON result on the Redis list ``voice:intent:<session>:<turn>``, which
+:func:`wait_for_intent` pops. A Redis list, not a Celery result backend:
+pipeline tasks store no results, and a BLPOP wakes the waiter the moment the
+result is pushed.
+"""
+
+import json
+
+import redis
+from celery import shared_task
+from django.conf import settings
+
+from workers.engines import get_llm
+from workers.engines.base import EngineError
+from workers.turnstate import is_current
+
+# The result outlives any waiter (which gives up after CLASSIFY_TIMEOUT_S).
+RESULT_TTL_S = 60
+# A 135M model on CPU labels an utterance in well under a second; a classifier
+# that has not answered in 15 s is stuck, and the caller gets the fallback line.
+CLASSIFY_TIMEOUT_S = 15.0
+
+
+def result_key(session_id: str, turn_id: int) -> str:
+    return f"voice:intent:{session_id}:{turn_id}"
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+@shared_task(name="workers.classify.classify_intent", soft_time_limit=20, time_limit=30)
+def classify_intent(job: dict, text: str) -> None:
+    """Label ``text`` with one of the agent's intents and push the result."""
+    result: dict[str, object]
+    if not is_current(job["session_id"], job["turn_id"]):
+        result = {"error": "stale", "message": "The turn is over."}
+    else:
+        agent = job["agent"]
+        try:
+            intent = get_llm().classify(
+                text,
+                agent["intents"],
+                model=agent["classifier_model"],
+                temperature=agent["classifier_temperature"],
+            )
+            result = {"intent": intent}
+        except EngineError as exc:
+            result = {"error": exc.code, "message": exc.message}
+    key = result_key(job["session_id"], job["turn_id"])
+    client = _redis()
+    client.rpush(key, json.dumps(result))
+    client.expire(key, RESULT_TTL_S)
+
+
+def wait_for_intent(job: dict, text: str) -> str:
+    """Dispatch :func:`classify_intent` to the classify queue and wait for its answer."""
+    key = result_key(job["session_id"], job["turn_id"])
+    client = _redis()
+    client.delete(key)
+    classify_intent.apply_async(args=[job], kwargs={"text": text})
+    popped = client.blpop([key], timeout=CLASSIFY_TIMEOUT_S)
+    if popped is None:
+        raise EngineError("classify", "celery", "timeout", "No classify worker answered in time.")
+    result = json.loads(popped[1])
+    if "error" in result:
+        raise EngineError("classify", "llm", result["error"], result["message"])
+    return str(result["intent"])

@@ -1,0 +1,22 @@
+"""Typed turns on the respond queue.
+
+Consumes ``workers.dialog.run_text_turn(job, text=...)`` from the consumer
+when the caller sends a ``text`` message. Produces the saved user turn, then
+answers it in this same task (``workers.respond.answer``): the text is
+already known, so a second hop to the respond queue would only add latency.
+"""
+
+from celery import shared_task
+
+from calls.turns import record_turn
+from workers.respond import answer
+from workers.turnstate import is_current
+
+
+@shared_task(name="workers.dialog.run_text_turn", soft_time_limit=90, time_limit=100)
+def run_text_turn(job: dict, text: str) -> None:
+    """Save the typed user turn and answer it."""
+    if not is_current(job["session_id"], job["turn_id"]):
+        return
+    record_turn(job["session_id"], job["turn_id"], "user", text=text)
+    answer(job, text)

@@ -1,0 +1,44 @@
+"""The default queue: periodic upkeep that no caller waits on.
+
+Consumes ``workers.housekeeping.end_abandoned_sessions`` (every minute from
+Celery beat, see CELERY_BEAT_SCHEDULE in voiceproj/celery.py). Produces ended
+sessions (reason ``idle``) for calls that no socket holds and that saw no turn
+for the idle timeout plus the disconnect grace: the consumer ends idle and
+disconnected calls itself, but not when its daphne process died with them.
+"""
+
+from datetime import timedelta
+
+import redis
+from celery import shared_task
+from django.conf import settings
+from django.db.models import Max
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from calls.models import CallSession
+from calls.presence import presence_key
+from calls.services import end_session
+
+
+@shared_task(name="workers.housekeeping.end_abandoned_sessions", time_limit=60)
+def end_abandoned_sessions() -> int:
+    """End abandoned active sessions; return how many were ended."""
+    quiet_for = timedelta(seconds=settings.VOICE_IDLE_TIMEOUT_S + settings.VOICE_DISCONNECT_GRACE_S)
+    cutoff = timezone.now() - quiet_for
+    candidates = (
+        CallSession.objects.filter(status=CallSession.Status.ACTIVE)
+        .annotate(last_seen=Coalesce(Max("turns__created_at"), "started_at"))
+        .filter(last_seen__lt=cutoff)
+    )
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    ended = 0
+    try:
+        for session in candidates:
+            if client.exists(presence_key(str(session.id))):
+                continue  # a socket still holds it; the consumer's idle timer decides
+            end_session(session, "idle")
+            ended += 1
+    finally:
+        client.close()
+    return ended

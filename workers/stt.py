@@ -1,0 +1,60 @@
+"""The stt queue: the caller's words from one utterance of audio.
+
+Consumes ``workers.stt.transcribe(job, audio=<base64 PCM16>, sample_rate=16000)``
+from the consumer when VAD ends an utterance. Produces the saved user turn
+(text, ``stt_ms``), a ``transcript`` event and a worker ``metrics`` event on
+the consumer's channel, then hands the text to the respond queue
+(``workers.respond.reply``). An utterance with no words ends the turn with an
+empty ``reply_done`` so the consumer stops waiting; an STT failure does the
+same after an ``error`` event.
+"""
+
+import base64
+import binascii
+import time
+
+from celery import shared_task
+
+from calls.turns import record_turn
+from workers import relay
+from workers.engines import get_stt
+from workers.engines.base import EngineError
+from workers.respond import reply
+from workers.turnstate import is_current
+
+
+def _send(job: dict, message: dict) -> None:
+    relay.send(job["channel_name"], {"turn_id": job["turn_id"], **message})
+
+
+def _event(job: dict, event: dict) -> None:
+    _send(job, {"type": "pipeline.event", "event": {"turn_id": job["turn_id"], **event}})
+
+
+def _nothing_to_answer(job: dict) -> None:
+    _send(job, {"type": "pipeline.reply_done", "text": "", "sentences": 0, "end_call": False})
+
+
+@shared_task(name="workers.stt.transcribe", soft_time_limit=30, time_limit=40)
+def transcribe(job: dict, audio: str, sample_rate: int) -> None:
+    """Transcribe the utterance, save and announce it, then start the reply."""
+    if not is_current(job["session_id"], job["turn_id"]):
+        return
+    started = time.monotonic()
+    try:
+        pcm = base64.b64decode(audio, validate=True)
+        transcript = get_stt().transcribe(pcm, sample_rate, job["agent"].get("language", "en"))
+    except (binascii.Error, EngineError) as exc:
+        code = exc.code if isinstance(exc, EngineError) else "bad_audio"
+        _event(job, {"type": "error", "code": f"stt_{code}", "message": "Could not transcribe."})
+        _nothing_to_answer(job)
+        return
+    stt_ms = round((time.monotonic() - started) * 1000)
+    text = transcript.text.strip()
+    record_turn(job["session_id"], job["turn_id"], "user", text=text, stt_ms=stt_ms)
+    _event(job, {"type": "transcript", "text": text, "final": True})
+    _event(job, {"type": "metrics", "stt_ms": stt_ms})
+    if not text:
+        _nothing_to_answer(job)
+        return
+    reply.apply_async(args=[job], kwargs={"text": text})
