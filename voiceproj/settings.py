@@ -179,6 +179,12 @@ OLLAMA_KEEP_ALIVE = env.str("OLLAMA_KEEP_ALIVE", default="30m")
 CARTESIA_API_KEY = env.str("CARTESIA_API_KEY", default="")
 CARTESIA_BASE_URL = env.str("CARTESIA_BASE_URL", default="")
 ENGINE_TIMEOUT_S = env.float("ENGINE_TIMEOUT_S", default=30.0)
+DEEPGRAM_MODEL = env.str("DEEPGRAM_MODEL", default="nova-3")
+# Ollama has no auth; a key is sent as a Bearer token to proxies / ollama.com.
+OLLAMA_API_KEY = env.str("OLLAMA_API_KEY", default="")
+CARTESIA_MODEL = env.str("CARTESIA_MODEL", default="sonic-3")
+# Used for agents whose voice is a local (Piper) name rather than a Cartesia id.
+CARTESIA_VOICE_ID = env.str("CARTESIA_VOICE_ID", default="")
 
 # --- WebSocket consumer (calls.consumers) -------------------------------------
 # Input audio: PCM16 mono at VOICE_INPUT_SAMPLE_RATE unless the client's `start`

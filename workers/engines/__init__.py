@@ -49,7 +49,10 @@ def get_stt() -> SpeechToText:
         from workers.engines.deepgram_stt import DeepgramSTT
 
         return DeepgramSTT(
-            settings.DEEPGRAM_API_KEY, settings.DEEPGRAM_BASE_URL, settings.ENGINE_TIMEOUT_S
+            settings.DEEPGRAM_API_KEY,
+            settings.DEEPGRAM_BASE_URL,
+            settings.ENGINE_TIMEOUT_S,
+            model=settings.DEEPGRAM_MODEL,
         )
     raise _unknown("stt", provider, "local, deepgram")
 
@@ -68,7 +71,10 @@ def get_llm() -> LanguageModel:
         from workers.engines.ollama_llm import OllamaLLM
 
         return OllamaLLM(
-            settings.OLLAMA_HOST, settings.OLLAMA_KEEP_ALIVE, settings.ENGINE_TIMEOUT_S
+            settings.OLLAMA_HOST,
+            settings.OLLAMA_KEEP_ALIVE,
+            settings.ENGINE_TIMEOUT_S,
+            api_key=settings.OLLAMA_API_KEY,
         )
     raise _unknown("llm", provider, "local, ollama")
 
@@ -86,7 +92,11 @@ def get_tts() -> TextToSpeech:
         from workers.engines.cartesia_tts import CartesiaTTS
 
         return CartesiaTTS(
-            settings.CARTESIA_API_KEY, settings.CARTESIA_BASE_URL, settings.ENGINE_TIMEOUT_S
+            settings.CARTESIA_API_KEY,
+            settings.CARTESIA_BASE_URL,
+            settings.ENGINE_TIMEOUT_S,
+            default_voice=settings.CARTESIA_VOICE_ID,
+            model=settings.CARTESIA_MODEL,
         )
     raise _unknown("tts", provider, "local, cartesia")
 
