@@ -1,23 +1,23 @@
 """Cloud text-to-speech: Cartesia's ``POST /tts/bytes`` through the ``cartesia`` SDK.
 
 Consumes text and a voice, produces raw ``pcm_s16le`` chunks at
-:attr:`CartesiaTTS.sample_rate`, streamed as the HTTP body arrives.
+:attr:`CartesiaTTS.sample_rate`, passed on as the HTTP body arrives (no
+re-buffering, so playback starts with Cartesia's first bytes).
 """
 
 import re
 from collections.abc import Iterator
 
 import cartesia
+import httpx
 
 from workers.engines.base import EngineError
-from workers.engines.http import MAX_RETRIES, require_key, status_error
+from workers.engines.http import MAX_RETRIES, require_key, status_error, transport_error
 
 # Same rate as the local Piper voices, so switching provider changes nothing
 # downstream.
 SAMPLE_RATE = 22050
 MODEL = "sonic-3"
-# 0.1 s of PCM16 per chunk: small enough to start playback early.
-CHUNK_BYTES = SAMPLE_RATE // 5
 VOICE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
 
@@ -79,7 +79,7 @@ class CartesiaTTS:
                         "bad_response",
                         f"Cartesia sent {content_type} instead of audio: {response.read()[:200]!r}",
                     )
-                yield from _even_chunks(response.iter_bytes(CHUNK_BYTES))
+                yield from _even_chunks(response.iter_bytes())
         except cartesia.APITimeoutError as exc:
             raise EngineError(
                 "tts", self.provider, "timeout", "Cartesia did not answer in time."
@@ -94,6 +94,10 @@ class CartesiaTTS:
             ) from exc
         except cartesia.APIStatusError as exc:
             raise status_error("tts", self.provider, exc.status_code, exc.message) from exc
+        except httpx.HTTPError as exc:  # while reading the body, outside the SDK's wrapping
+            raise transport_error(
+                "tts", self.provider, exc, str(self._client.base_url)
+            ) or EngineError("tts", self.provider, "failed", str(exc)) from exc
 
 
 def _even_chunks(chunks: Iterator[bytes]) -> Iterator[bytes]:

@@ -1,0 +1,64 @@
+"""Engine fixtures: fake provider servers per test, real local engines per session."""
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from tests.fakes.cartesia import cartesia_server
+from tests.fakes.deepgram import deepgram_server
+from tests.fakes.ollama import ollama_server
+from tests.fakes.server import FakeServer
+from workers.engines.llamacpp_llm import LlamaCppLLM
+from workers.engines.models import piper_voice_dir, smollm2_gguf, whisper_model_dir
+from workers.engines.piper_tts import PiperTTS
+from workers.engines.whisper_stt import WhisperSTT
+
+# Short, so "slow" fakes (3 s) trip it quickly.
+TIMEOUT_S = 1.0
+
+
+@pytest.fixture
+def deepgram() -> Iterator[FakeServer]:
+    server = deepgram_server()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def ollama_fake() -> Iterator[FakeServer]:
+    server = ollama_server()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def cartesia_fake() -> Iterator[FakeServer]:
+    server = cartesia_server()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """A loopback URL nobody listens on (the port was just released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+# Models load once per test session: they take seconds and never change.
+@pytest.fixture(scope="session")
+def whisper() -> WhisperSTT:
+    return WhisperSTT(str(whisper_model_dir()))
+
+
+@pytest.fixture(scope="session")
+def llama() -> LlamaCppLLM:
+    return LlamaCppLLM(smollm2_gguf())
+
+
+@pytest.fixture(scope="session")
+def piper() -> PiperTTS:
+    return PiperTTS([piper_voice_dir()])
