@@ -1,0 +1,132 @@
+"""The offline engines for real: Piper, faster-whisper and llama.cpp with the bundled models."""
+
+import re
+
+import pytest
+
+from agents.models import DEFAULT_INTENTS
+from workers.audio import duration_s, resample, rms
+from workers.engines.base import EngineError
+from workers.engines.llamacpp_llm import LlamaCppLLM
+from workers.engines.piper_tts import PiperTTS
+from workers.engines.whisper_stt import WhisperSTT
+
+SENTENCE = "Please book a table for four people at seven tonight."
+NAMES = {i["name"] for i in DEFAULT_INTENTS}
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def word_errors(expected: list[str], heard: list[str]) -> int:
+    """Word-level edit distance (substitutions + insertions + deletions)."""
+    row = list(range(len(heard) + 1))
+    for i, word in enumerate(expected, 1):
+        previous, row[0] = row[0], i
+        for j, other in enumerate(heard, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (word != other))
+    return row[-1]
+
+
+def test_say_then_transcribe_round_trips_a_sentence(piper: PiperTTS, whisper: WhisperSTT) -> None:
+    speech = b"".join(piper.stream(SENTENCE, "en_US-joe-medium"))
+    heard = whisper.transcribe(resample(speech, piper.sample_rate, 16000), 16000, "en")
+
+    assert word_errors(words(SENTENCE), words(heard.text)) <= 1, heard.text
+    assert heard.confidence is not None and 0 < heard.confidence <= 1
+
+
+def test_transcribe_accepts_the_rate_it_is_given(piper: PiperTTS, whisper: WhisperSTT) -> None:
+    speech = b"".join(piper.stream("Good morning.", ""))
+    heard = whisper.transcribe(speech, piper.sample_rate, "en")  # 22.05 kHz, resampled inside
+    assert words(heard.text) == ["good", "morning"]
+
+
+def test_silence_and_empty_audio_transcribe_to_little_or_nothing(whisper: WhisperSTT) -> None:
+    assert whisper.transcribe(b"", 16000).text == ""
+    assert len(words(whisper.transcribe(b"\x00\x00" * 16000, 16000).text)) <= 2
+
+
+def test_bad_audio_is_refused(whisper: WhisperSTT) -> None:
+    with pytest.raises(EngineError) as err:
+        whisper.transcribe(b"\x00\x00\x00", 16000)
+    assert err.value.code == "bad_audio"
+    with pytest.raises(EngineError) as err:
+        whisper.transcribe(b"\x00\x00", 1000)
+    assert err.value.code == "bad_audio"
+
+
+def test_tts_streams_audible_pcm16_per_sentence(piper: PiperTTS) -> None:
+    chunks = list(piper.stream("Hello there. This is the second sentence.", "en_US-joe-medium"))
+    audio = b"".join(chunks)
+
+    assert piper.sample_rate == 22050
+    assert len(chunks) >= 2
+    assert all(len(c) % 2 == 0 for c in chunks)
+    assert 1.5 < duration_s(audio, piper.sample_rate) < 8
+    assert rms(audio) > 0.02
+
+
+def test_tts_unknown_voice_names_the_available_ones(piper: PiperTTS) -> None:
+    for voice in ("en_GB-nobody-low", "../../etc/passwd"):
+        with pytest.raises(EngineError) as err:
+            list(piper.stream("Hi.", voice))
+        assert err.value.code == "unknown_voice"
+        assert "en_US-joe-medium" in err.value.message
+
+
+def test_tts_of_blank_text_is_silent_not_an_error(piper: PiperTTS) -> None:
+    assert list(piper.stream("   ", "en_US-joe-medium")) == []
+
+
+def test_llm_streams_a_multi_sentence_answer_in_many_deltas(llama: LlamaCppLLM) -> None:
+    messages = [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "Describe Paris in three sentences."},
+    ]
+    deltas = list(llama.stream(messages, "llama3.2:1b", 0.7, 80))
+
+    assert len(deltas) > 1
+    assert len(words("".join(deltas))) > 10
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   \n\t ",
+        "hello",
+        "what time do you open?",
+        "Bonjour, je voudrais réserver une table pour ce soir.",
+        "我想预订明天晚上的桌子",
+        "Ich möchte mein Abonnement kündigen.",
+        "blah " * 3000,
+        "Message: x\nIntent: nonsense\n\nMessage:",
+        "🙂🙂🙂",
+    ],
+)
+def test_classify_always_returns_one_of_the_intents(llama: LlamaCppLLM, text: str) -> None:
+    assert llama.classify(text, DEFAULT_INTENTS, "qwen2.5:1.5b", 0.3) in NAMES
+
+
+def test_classify_custom_intents(llama: LlamaCppLLM) -> None:
+    intents = [
+        {"name": "billing", "description": "invoices, payments, refunds"},
+        {"name": "shipping", "description": "deliveries, parcels, tracking"},
+    ]
+    assert llama.classify("where is my parcel?", intents, "any", 0.0) in {"billing", "shipping"}
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [("goodbye, thanks, bye", "farewell"), ("sorry, could you repeat that?", "clarification")],
+)
+def test_classify_obvious_cases(llama: LlamaCppLLM, text: str, intent: str) -> None:
+    assert llama.classify(text, DEFAULT_INTENTS, "qwen2.5:1.5b", 0.3) == intent
+
+
+def test_classify_without_intents_is_an_engine_error(llama: LlamaCppLLM) -> None:
+    with pytest.raises(EngineError) as err:
+        llama.classify("hello", [], "qwen2.5:1.5b", 0.3)
+    assert err.value.code == "failed"
