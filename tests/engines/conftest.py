@@ -9,8 +9,8 @@ from tests.fakes.cartesia import cartesia_server
 from tests.fakes.deepgram import deepgram_server
 from tests.fakes.ollama import ollama_server
 from tests.fakes.server import FakeServer
+from workers.engines import get_llm, get_stt, get_tts
 from workers.engines.llamacpp_llm import LlamaCppLLM
-from workers.engines.models import piper_voice_dir, smollm2_gguf, whisper_model_dir
 from workers.engines.piper_tts import PiperTTS
 from workers.engines.whisper_stt import WhisperSTT
 
@@ -48,17 +48,24 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-# Models load once per test session: they take seconds and never change.
+# Models load once per test session, through the factory the workers and
+# commands use (default settings: the local providers).
 @pytest.fixture(scope="session")
 def whisper() -> WhisperSTT:
-    return WhisperSTT(str(whisper_model_dir()))
+    engine = get_stt()
+    assert isinstance(engine, WhisperSTT), "run the engine tests with VOICE_STT=local"
+    return engine
 
 
 @pytest.fixture(scope="session")
 def llama() -> LlamaCppLLM:
-    return LlamaCppLLM(smollm2_gguf())
+    engine = get_llm()
+    assert isinstance(engine, LlamaCppLLM), "run the engine tests with VOICE_LLM=local"
+    return engine
 
 
 @pytest.fixture(scope="session")
 def piper() -> PiperTTS:
-    return PiperTTS([piper_voice_dir()])
+    engine = get_tts()
+    assert isinstance(engine, PiperTTS), "run the engine tests with VOICE_TTS=local"
+    return engine
