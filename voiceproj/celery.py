@@ -9,9 +9,11 @@ The settings below are tuned for latency, not throughput: a caller is waiting
 on every task.
 """
 
+import logging
 import os
 
 from celery import Celery
+from celery.signals import worker_ready
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voiceproj.settings")
@@ -82,3 +84,32 @@ app.conf.update(
         }
     },
 )
+
+
+logger = logging.getLogger(__name__)
+
+
+@worker_ready.connect
+def load_engines(sender: object, **kwargs: object) -> None:
+    """Load the models a worker's queues need before it takes its first task.
+
+    A model loaded lazily would add its load time (about a second on CPU) to
+    the first caller's turn on every freshly started worker.
+    """
+    from agents.models import DEFAULT_VOICE
+    from workers.engines import get_llm, get_stt, get_tts
+    from workers.engines.base import EngineError
+
+    def warm_tts() -> None:
+        # Piper loads a voice on its first sentence: speak one to load it.
+        for _chunk in get_tts().stream("Ready.", DEFAULT_VOICE):
+            pass
+
+    queues = set(sender.app.amqp.queues.consume_from or ())  # type: ignore[attr-defined]
+    loaders = {"stt": get_stt, "classify": get_llm, "respond": get_llm, "tts": warm_tts}
+    for queue, load in loaders.items():
+        if queue in queues:
+            try:
+                load()
+            except EngineError as exc:
+                logger.warning("could not preload the %s engine: %s", queue, exc)

@@ -30,7 +30,8 @@ def result_key(session_id: str, turn_id: int) -> str:
 
 
 def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
+    # redis-py's default 5 s read timeout would cut a BLPOP that may block longer.
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=CLASSIFY_TIMEOUT_S + 5)
 
 
 @shared_task(name="workers.classify.classify_intent", soft_time_limit=20, time_limit=30)

@@ -162,7 +162,7 @@ class TurnReply:
 
     def say(self, text: str) -> Spoken:
         stream = SentenceStream()
-        stream.feed(text)
+        self._out(*stream.feed(text))
         self._out(*stream.close())
         return Spoken(stream.text, self.sentences)
 
@@ -229,6 +229,15 @@ def answer(job: dict, text: str) -> None:
         first_token_ms=first_token_ms,
     )
     channel, turn_id = job["channel_name"], job["turn_id"]
+    if state.get("error"):
+        # The caller heard the fallback line; the client also learns why.
+        nodes.send_event(
+            {
+                "type": "error",
+                "code": "engine_failed",
+                "message": f"The assistant could not answer ({state['error']}).",
+            }
+        )
     nodes.send_event(
         {
             "type": "metrics",

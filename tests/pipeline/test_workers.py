@@ -1,0 +1,252 @@
+"""The Celery workers on their own: real Redis, one real worker process per
+queue, the local engines, and a test channel on the real channel layer in
+place of the consumer (docs/pipeline.md is the contract checked here)."""
+
+import asyncio
+import base64
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from calls.models import Turn
+from voiceproj.celery import app as celery_app
+from workers.audio import resample, rms
+from workers.graph import FAREWELL_LINE
+from workers.turnstate import turn_key
+
+pytestmark = pytest.mark.e2e
+
+# Local engines on 2 shared cores: a reply of a few sentences takes seconds.
+TURN_TIMEOUT_S = 90.0
+
+
+class Inbox:
+    """A channel-layer channel read from a private event loop, like a consumer's."""
+
+    def __init__(self, workers) -> None:
+        self.workers = workers
+        self.loop = asyncio.new_event_loop()
+        self.layer = get_channel_layer()
+        self.name = self.loop.run_until_complete(self.layer.new_channel("workers-test."))
+
+    def receive(self, timeout: float) -> dict | None:
+        try:
+            return self.loop.run_until_complete(
+                asyncio.wait_for(self.layer.receive(self.name), timeout)
+            )
+        except TimeoutError:
+            return None
+
+    def until_reply_done(self, turn_id: int) -> list[dict]:
+        """Messages until the reply is done and all its sentences are spoken.
+
+        ``reply_done`` comes from the responder and may overtake the TTS
+        worker's last sentences, as it may at the consumer.
+        """
+        messages: list[dict] = []
+        expected: int | None = None
+        deadline = time.monotonic() + TURN_TIMEOUT_S
+        while time.monotonic() < deadline:
+            message = self.receive(deadline - time.monotonic())
+            if message is None:
+                break
+            messages.append(message)
+            if message["type"] == "pipeline.reply_done" and message["turn_id"] == turn_id:
+                expected = message["sentences"]
+            spoken = [m for m in messages if m["type"] == "pipeline.sentence_done"]
+            if expected is not None and len(spoken) >= expected:
+                return messages
+        logs = "\n".join(f"--- {q}\n{self.workers.log(q)[-3000:]}" for q in self.workers.log_paths)
+        raise AssertionError(f"no reply_done for turn {turn_id}; got {summary(messages)}\n{logs}")
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.layer.flush())
+        self.loop.close()
+
+
+def summary(messages: list[dict]) -> list[str]:
+    return [m.get("event", {}).get("type") or m["type"] for m in messages]
+
+
+@pytest.fixture
+def channel(celery_workers) -> Iterator[Inbox]:
+    test_channel = Inbox(celery_workers)
+    yield test_channel
+    test_channel.close()
+
+
+@pytest.fixture
+def turns() -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    yield client
+    client.close()
+
+
+def make_job(call, channel: Inbox, turn_id: int) -> dict:
+    agent = call.agent
+    return {
+        "session_id": call.session_id,
+        "channel_name": channel.name,
+        "turn_id": turn_id,
+        "agent": {
+            "id": agent.id,
+            "name": agent.name,
+            "system_prompt": agent.system_prompt,
+            "greeting": agent.greeting,
+            "language": agent.language,
+            "intents": agent.intents,
+            "classifier_model": agent.classifier_model,
+            "classifier_temperature": agent.classifier_temperature,
+            "responder_model": agent.responder_model,
+            "responder_temperature": agent.responder_temperature,
+            "voice": agent.voice,
+        },
+        "history": [],
+        "t0": time.time(),
+    }
+
+
+def start_turn(turns: redis.Redis, call, turn_id: int) -> None:
+    turns.set(turn_key(call.session_id), turn_id)
+
+
+def events(messages: list[dict], kind: str) -> list[dict]:
+    return [
+        m["event"] for m in messages if m["type"] == "pipeline.event" and m["event"]["type"] == kind
+    ]
+
+
+def assert_reply_contract(messages: list[dict], turn_id: int) -> dict:
+    """Checks every reply must pass; returns the reply_done message."""
+    assert all(m["turn_id"] == turn_id for m in messages)
+    done = next(m for m in messages if m["type"] == "pipeline.reply_done")
+    audio = [m for m in messages if m["type"] == "pipeline.audio"]
+    finished = [m["sentence"] for m in messages if m["type"] == "pipeline.sentence_done"]
+    # Sentences are numbered 0..k-1, each finished exactly once, and k is announced.
+    assert sorted(finished) == list(range(done["sentences"]))
+    assert done["sentences"] >= 1
+    for message in audio:
+        later_done = [
+            i
+            for i, m in enumerate(messages)
+            if m["type"] == "pipeline.sentence_done" and m["sentence"] == message["sentence"]
+        ]
+        assert messages.index(message) < later_done[0], "audio after its sentence_done"
+    assert rms(b"".join(m["pcm"] for m in audio)) > 0.01, "the reply is silent"
+    return done
+
+
+def test_text_turn_streams_intent_text_and_ordered_sentences_and_saves_the_turn(
+    celery_workers, make_call, channel: Inbox, turns: redis.Redis
+) -> None:
+    call = make_call()
+    start_turn(turns, call, 1)
+    celery_app.send_task(
+        "workers.dialog.run_text_turn",
+        args=[make_job(call, channel, 1)],
+        kwargs={"text": "What time do you open tomorrow?"},
+    )
+    messages = channel.until_reply_done(1)
+    done = assert_reply_contract(messages, 1)
+    kinds = summary(messages)
+    assert "intent" in kinds, (done["text"], celery_workers.log("classify")[-2000:])
+    # The intent is known before any of the reply is shown.
+    assert kinds.index("intent") < kinds.index("response.delta")
+    intent = events(messages, "intent")[0]["intent"]
+    assert intent in call.agent.intent_names
+    shown = "".join(e["text"] for e in events(messages, "response.delta"))
+    assert " ".join(shown.split()) == " ".join(done["text"].split())
+    assert done["end_call"] is False
+    assert "*" not in done["text"] and "#" not in done["text"]
+    metrics = events(messages, "metrics")[0]
+    assert metrics["classify_ms"] is not None and metrics["first_token_ms"] is not None
+
+    saved = {t.speaker: t for t in Turn.objects.filter(session_id=call.session_id, turn_id=1)}
+    assert saved["user"].text == "What time do you open tomorrow?"
+    assert saved["agent"].text == done["text"]
+    assert saved["agent"].intent == intent
+    assert saved["agent"].classify_ms == metrics["classify_ms"]
+    assert saved["agent"].first_token_ms == metrics["first_token_ms"]
+
+
+def test_farewell_says_goodbye_and_ends_the_call(
+    celery_workers, make_call, channel: Inbox, turns: redis.Redis
+) -> None:
+    # An agent whose only intent is farewell: the classifier can pick nothing else.
+    call = make_call(intents=[{"name": "farewell", "description": "the caller says goodbye"}])
+    start_turn(turns, call, 1)
+    celery_app.send_task(
+        "workers.dialog.run_text_turn",
+        args=[make_job(call, channel, 1)],
+        kwargs={"text": "Thanks, that's all. Bye now."},
+    )
+    messages = channel.until_reply_done(1)
+    done = assert_reply_contract(messages, 1)
+    assert done["end_call"] is True
+    assert done["text"] == FAREWELL_LINE
+    assert "".join(e["text"] for e in events(messages, "response.delta")) == FAREWELL_LINE
+    agent_turn = Turn.objects.get(session_id=call.session_id, turn_id=1, speaker="agent")
+    assert (agent_turn.intent, agent_turn.text) == ("farewell", FAREWELL_LINE)
+
+
+def test_spoken_turn_is_transcribed_saved_and_answered(
+    celery_workers, make_call, channel: Inbox, turns: redis.Redis
+) -> None:
+    from workers.engines import get_tts
+
+    tts = get_tts()
+    speech = b"".join(tts.stream("What is the capital of France?", "en_US-joe-medium"))
+    audio = resample(speech, tts.sample_rate, 16000)
+    call = make_call()
+    start_turn(turns, call, 1)
+    celery_app.send_task(
+        "workers.stt.transcribe",
+        args=[make_job(call, channel, 1)],
+        kwargs={"audio": base64.b64encode(audio).decode(), "sample_rate": 16000},
+    )
+    messages = channel.until_reply_done(1)
+    assert summary(messages)[0] == "transcript"
+    transcript = events(messages, "transcript")[0]
+    assert "capital" in transcript["text"].lower() and "france" in transcript["text"].lower()
+    assert_reply_contract(messages[1:], 1)
+    stt_ms = [e["stt_ms"] for e in events(messages, "metrics") if "stt_ms" in e]
+    user_turn = Turn.objects.get(session_id=call.session_id, turn_id=1, speaker="user")
+    assert user_turn.text == transcript["text"]
+    assert user_turn.stt_ms == stt_ms[0]
+
+
+def test_greeting_is_spoken_as_turn_zero(
+    celery_workers, make_call, channel: Inbox, turns: redis.Redis
+) -> None:
+    call = make_call(greeting="Hello! Thanks for calling. How can I help?")
+    celery_app.send_task("workers.tts.speak_greeting", args=[make_job(call, channel, 0)])
+    messages = channel.until_reply_done(0)
+    done = assert_reply_contract(messages, 0)
+    assert done["sentences"] == 3
+    assert done["text"] == "Hello! Thanks for calling. How can I help?"
+
+
+def test_a_stale_turn_stops_and_saves_nothing_for_the_agent(
+    celery_workers, make_call, channel: Inbox, turns: redis.Redis
+) -> None:
+    call = make_call()
+    start_turn(turns, call, 1)
+    celery_app.send_task(
+        "workers.dialog.run_text_turn",
+        args=[make_job(call, channel, 1)],
+        kwargs={"text": "Tell me a long story about the sea, with many details."},
+    )
+    first = channel.receive(TURN_TIMEOUT_S)
+    assert first is not None
+    start_turn(turns, call, 2)  # the caller barged in
+    after: list[dict] = []
+    while (message := channel.receive(15.0)) is not None:
+        after.append(message)
+    assert "pipeline.reply_done" not in summary(after)
+    # At most the chunk each worker was already sending when the turn went stale.
+    assert len([m for m in after if m["type"] == "pipeline.audio"]) <= 2
+    assert not Turn.objects.filter(session_id=call.session_id, speaker="agent").exists()
