@@ -1,0 +1,14 @@
+# One image for every process of the platform (web, each worker pool, flower);
+# docker-compose.yml picks the command. Models ship inside PyPI packages, so
+# the image works offline once built.
+FROM python:3.11-slim
+# llama-cpp-python compiles from source (about 8 minutes on 2 cores).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends build-essential cmake \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY . .
+RUN pip install --no-cache-dir -e . && python manage.py collectstatic --noinput
+ENV PYTHONUNBUFFERED=1
+EXPOSE 8000
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "voiceproj.asgi:application"]
