@@ -33,7 +33,7 @@ def test_stream_posts_raw_pcm_request_and_yields_audio_while_it_arrives(
     assert request.headers["cartesia-version"]
     body = request.json()
     assert body["transcript"] == "Hello there."
-    assert body["voice"] == {"mode": "id", "id": VOICE_ID}
+    assert body["voice"] == {"id": VOICE_ID}
     assert body["output_format"] == {
         "container": "raw",
         "encoding": "pcm_s16le",

@@ -7,16 +7,19 @@ re-buffering, so playback starts with Cartesia's first bytes).
 
 import re
 from collections.abc import Iterator
+from typing import Final
 
 import cartesia
 import httpx
+from cartesia.types import RawOutputFormatParam
+from cartesia.types.voice_specifier_param import TTSRequestVoiceObject
 
 from workers.engines.base import EngineError
 from workers.engines.http import MAX_RETRIES, require_key, status_error, transport_error
 
 # Same rate as the local Piper voices, so switching provider changes nothing
 # downstream.
-SAMPLE_RATE = 22050
+SAMPLE_RATE: Final = 22050
 MODEL = "sonic-3"
 VOICE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
@@ -64,12 +67,10 @@ class CartesiaTTS:
             with self._client.tts.with_streaming_response.generate(
                 model_id=self._model,
                 transcript=text,
-                voice={"mode": "id", "id": voice_id},
-                output_format={
-                    "container": "raw",
-                    "encoding": "pcm_s16le",
-                    "sample_rate": SAMPLE_RATE,
-                },
+                voice=TTSRequestVoiceObject(id=voice_id),
+                output_format=RawOutputFormatParam(
+                    container="raw", encoding="pcm_s16le", sample_rate=SAMPLE_RATE
+                ),
             ) as response:
                 content_type = response.headers.get("content-type", "")
                 if "json" in content_type or "text" in content_type:

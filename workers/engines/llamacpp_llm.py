@@ -10,9 +10,10 @@ import atexit
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
-from llama_cpp import Llama
+from llama_cpp import CreateChatCompletionStreamResponse, Llama
 
 from workers.engines.base import EngineError, Message
 from workers.engines.prompts import classification_prompt, intent_names
@@ -48,16 +49,19 @@ class LlamaCppLLM:
         self, messages: Sequence[Message], model: str, temperature: float, max_tokens: int
     ) -> Iterator[str]:
         with self._lock:
-            chunks = self._llm.create_chat_completion(
-                messages=list(messages),  # type: ignore[arg-type]
-                temperature=temperature,
-                max_tokens=max_tokens,
-                stream=True,
+            chunks = cast(
+                Iterator[CreateChatCompletionStreamResponse],
+                self._llm.create_chat_completion(
+                    messages=list(messages),  # type: ignore[arg-type]
+                    temperature=temperature,
+                    max_tokens=max_tokens,
+                    stream=True,
+                ),
             )
             for chunk in chunks:
-                delta = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
-                if delta:
-                    yield delta
+                content = chunk["choices"][0]["delta"].get("content")
+                if isinstance(content, str) and content:
+                    yield content
 
     def classify(
         self, text: str, intents: Sequence[dict[str, str]], model: str, temperature: float

@@ -101,10 +101,9 @@ class _ErrorMapper:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> bool:
-        if exc is None or isinstance(exc, EngineError | GeneratorExit):
-            return False
-        raise self._map(exc) from exc
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
+        if exc is not None and not isinstance(exc, EngineError | GeneratorExit):
+            raise self._map(exc) from exc
 
     def _map(self, exc: BaseException) -> EngineError:
         engine = self._engine
