@@ -70,8 +70,11 @@ app.conf.update(
     # ``polling_interval`` as that BRPOP timeout; 50 ms bounds the wait for a
     # task queued behind a busy worker while an idle worker still gets a task
     # the moment it is pushed (BRPOP returns at once). bench/pipeline.py
-    # measures both cases.
-    broker_transport_options={"polling_interval": 0.05},
+    # measures both cases
+    # (CELERY_BROKER_POLL_S=1 restores kombu's default for comparison).
+    broker_transport_options={
+        "polling_interval": float(os.environ.get("CELERY_BROKER_POLL_S", "0.05"))
+    },
     broker_connection_retry_on_startup=True,
     # Workers import their task modules at start (the web process never does:
     # it sends tasks by name and must not load engine code).

@@ -1,12 +1,15 @@
 """The default queue: periodic upkeep that no caller waits on.
 
 Consumes ``workers.housekeeping.end_abandoned_sessions`` (every minute from
-Celery beat, see CELERY_BEAT_SCHEDULE in voiceproj/celery.py). Produces ended
+Celery beat, see ``beat_schedule`` in voiceproj/celery.py) and
+``workers.housekeeping.probe`` (bench/pipeline.py's hop-latency probe). Produces ended
 sessions (reason ``idle``) for calls that no socket holds and that saw no turn
 for the idle timeout plus the disconnect grace: the consumer ends idle and
 disconnected calls itself, but not when its daphne process died with them.
 """
 
+import json
+import time
 from datetime import timedelta
 
 import redis
@@ -42,3 +45,14 @@ def end_abandoned_sessions() -> int:
     finally:
         client.close()
     return ended
+
+
+@shared_task(name="workers.housekeeping.probe")
+def probe(key: str, sent_at: float, hold_s: float = 0.0) -> None:
+    """Record when this task started (and, after ``hold_s`` of work, ended) on ``key``."""
+    started = time.time()
+    time.sleep(hold_s)
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.rpush(key, json.dumps({"sent": sent_at, "started": started, "ended": time.time()}))
+    client.expire(key, 600)
+    client.close()
