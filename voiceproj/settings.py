@@ -185,6 +185,9 @@ OLLAMA_API_KEY = env.str("OLLAMA_API_KEY", default="")
 CARTESIA_MODEL = env.str("CARTESIA_MODEL", default="sonic-3")
 # Used for agents whose voice is a local (Piper) name rather than a Cartesia id.
 CARTESIA_VOICE_ID = env.str("CARTESIA_VOICE_ID", default="")
+# CPU threads per local model. 2 suits one worker per stage on a small host;
+# raise it where a host runs few workers on many cores.
+ENGINE_THREADS = env.int("ENGINE_THREADS", default=2)
 
 # --- WebSocket consumer (calls.consumers) -------------------------------------
 # Input audio: PCM16 mono at VOICE_INPUT_SAMPLE_RATE unless the client's `start`

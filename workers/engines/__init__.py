@@ -44,7 +44,7 @@ def get_stt() -> SpeechToText:
         from workers.engines.models import whisper_model_dir
         from workers.engines.whisper_stt import WhisperSTT
 
-        return WhisperSTT(settings.STT_MODEL or str(whisper_model_dir()))
+        return WhisperSTT(settings.STT_MODEL or str(whisper_model_dir()), settings.ENGINE_THREADS)
     if provider == "deepgram":
         from workers.engines.deepgram_stt import DeepgramSTT
 
@@ -64,9 +64,8 @@ def get_llm() -> LanguageModel:
         from workers.engines.llamacpp_llm import LlamaCppLLM
         from workers.engines.models import smollm2_gguf
 
-        return LlamaCppLLM(
-            Path(settings.LLM_MODEL_PATH) if settings.LLM_MODEL_PATH else smollm2_gguf()
-        )
+        path = Path(settings.LLM_MODEL_PATH) if settings.LLM_MODEL_PATH else smollm2_gguf()
+        return LlamaCppLLM(path, settings.ENGINE_THREADS)
     if provider == "ollama":
         from workers.engines.ollama_llm import OllamaLLM
 

@@ -27,13 +27,13 @@ CONTENT_FREE = "N/A"
 class LlamaCppLLM:
     provider = "local"
 
-    def __init__(self, model_path: Path) -> None:
+    def __init__(self, model_path: Path, threads: int = 2) -> None:
         if not model_path.is_file():
             raise EngineError(
                 "llm", self.provider, "unknown_model", f"GGUF file {model_path} does not exist."
             )
         try:
-            self._llm = Llama(str(model_path), n_ctx=N_CTX, n_threads=2, verbose=False)
+            self._llm = Llama(str(model_path), n_ctx=N_CTX, n_threads=threads, verbose=False)
         except ValueError as exc:
             raise EngineError(
                 "llm", self.provider, "unknown_model", f"Cannot load {model_path}: {exc}"
