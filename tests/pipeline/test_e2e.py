@@ -1,0 +1,200 @@
+"""End to end: a real WebSocket client ↔ real daphne ↔ real Redis ↔ one real
+Celery worker process per queue with the local engines (Whisper, SmolLM2,
+Piper), then the saved turns through the REST API."""
+
+import asyncio
+import json
+
+import httpx
+import pytest
+
+from workers.audio import resample, rms
+from workers.graph import FAREWELL_LINE
+
+from .wire import close_code, next_event, open_socket, send_json, stream_realtime
+
+pytestmark = pytest.mark.e2e
+
+QUESTION = "What is the capital of France?"
+# Local engines on 2 shared cores: a turn takes seconds, a slow one tens.
+TURN_TIMEOUT_S = 120.0
+AUDIO = "<audio>"  # a binary frame, in the recorded sequence of messages
+
+
+@pytest.fixture(scope="module")
+def question_16k() -> bytes:
+    """The question spoken by Piper, at the 16 kHz the client streams."""
+    from agents.models import DEFAULT_VOICE
+    from workers.engines import get_tts
+
+    tts = get_tts()
+    speech = b"".join(tts.stream(QUESTION, DEFAULT_VOICE))
+    return resample(speech, tts.sample_rate, 16000)
+
+
+async def record_turn(ws, until: str = "metrics") -> tuple[list[str], list[dict], bytes]:
+    """Everything the server sends up to and including ``until``: the sequence
+    of event types (binary frames as AUDIO), the events, and the audio."""
+    sequence: list[str] = []
+    received: list[dict] = []
+    audio = bytearray()
+    async with asyncio.timeout(TURN_TIMEOUT_S):
+        while True:
+            message = await ws.recv()
+            if isinstance(message, bytes):
+                sequence.append(AUDIO)
+                audio += message
+                continue
+            data = json.loads(message)
+            sequence.append(data["type"])
+            received.append(data)
+            if data["type"] == until:
+                return sequence, received, bytes(audio)
+
+
+def of_type(received: list[dict], type_: str) -> list[dict]:
+    return [e for e in received if e["type"] == type_]
+
+
+def assert_answered(sequence: list[str], received: list[dict], audio: bytes, intents) -> None:
+    """A reply arrives as intent, deltas, audio.start, audio, audio.end, response.done, metrics."""
+    first = sequence.index
+    assert first("intent") < first("response.delta") < sequence.index("response.done")
+    assert of_type(received, "intent")[0]["intent"] in intents
+    start, end = first("audio.start"), first("audio.end")
+    assert start < first(AUDIO) and AUDIO not in sequence[end:]
+    assert end < first("response.done") < first("metrics") == len(sequence) - 1
+    assert rms(audio) > 0.01, "the reply audio is silent"
+    done = of_type(received, "response.done")[0]
+    shown = "".join(e["text"] for e in of_type(received, "response.delta"))
+    assert " ".join(shown.split()) == " ".join(done["text"].split()) != ""
+    assert done["interrupted"] is False
+    metrics = of_type(received, "metrics")[0]
+    for name in ("classify_ms", "first_token_ms", "first_audio_ms", "total_ms"):
+        assert metrics[name] is not None, name
+
+
+def api_turns(server, call) -> list[dict]:
+    response = httpx.get(
+        f"{server.url}/api/sessions/{call.session_id}/turns",
+        headers={"Authorization": f"Bearer {call.token}"},
+        timeout=10,
+    )
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_spoken_question_is_transcribed_answered_and_spoken_back(
+    daphne_server, celery_workers, make_call, question_16k
+):
+    call = make_call()
+    silence = b"\0" * 16000 * 2  # one second
+
+    async def scenario():
+        async with await open_socket(daphne_server.ws_url(call.session_id), call.token) as ws:
+            await next_event(ws, "ready")
+            await stream_realtime(ws, silence[:8000] + question_16k + silence, 16000)
+            return await record_turn(ws)
+
+    sequence, received, audio = asyncio.run(scenario())
+    first = sequence.index
+    assert first("speech.started") < first("speech.stopped") < first("transcript")
+    assert first("transcript") < first("intent")
+    transcript = of_type(received, "transcript")[0]
+    assert "capital" in transcript["text"].lower() and "france" in transcript["text"].lower()
+    assert_answered(sequence, received, audio, call.agent.intent_names)
+    assert of_type(received, "metrics")[0]["stt_ms"] is not None
+
+    turns = api_turns(daphne_server, call)
+    user, agent = turns[-2], turns[-1]
+    assert (user["speaker"], user["text"]) == ("user", transcript["text"])
+    assert user["stt_ms"] is not None
+    assert agent["speaker"] == "agent"
+    assert agent["text"] == of_type(received, "response.done")[0]["text"]
+    assert agent["intent"] == of_type(received, "intent")[0]["intent"]
+    assert agent["classify_ms"] is not None and agent["first_audio_ms"] is not None
+
+
+def test_text_turn_is_answered_and_saved(daphne_server, celery_workers, make_call):
+    call = make_call()
+
+    async def scenario():
+        async with await open_socket(daphne_server.ws_url(call.session_id), call.token) as ws:
+            await next_event(ws, "ready")
+            await send_json(ws, type="text", text="What time do you open tomorrow?")
+            return await record_turn(ws)
+
+    sequence, received, audio = asyncio.run(scenario())
+    assert "speech.started" not in sequence and "transcript" not in sequence
+    assert_answered(sequence, received, audio, call.agent.intent_names)
+    turns = api_turns(daphne_server, call)
+    assert [(t["speaker"], t["turn_id"]) for t in turns] == [("user", 1), ("agent", 1)]
+    assert turns[0]["text"] == "What time do you open tomorrow?"
+    assert turns[1]["text"] == of_type(received, "response.done")[0]["text"]
+
+
+def test_farewell_says_goodbye_and_ends_the_session(daphne_server, celery_workers, make_call):
+    # Only one intent to choose from: the classifier must call it a farewell.
+    call = make_call(intents=[{"name": "farewell", "description": "the caller says goodbye"}])
+
+    async def scenario():
+        async with await open_socket(daphne_server.ws_url(call.session_id), call.token) as ws:
+            await next_event(ws, "ready")
+            await send_json(ws, type="text", text="Thanks, that's all. Bye now.")
+            turn = await record_turn(ws, until="ended")
+            return turn, await close_code(ws)
+
+    (sequence, received, audio), code = asyncio.run(scenario())
+    assert of_type(received, "response.done")[0]["text"] == FAREWELL_LINE
+    assert sequence.index("audio.end") < sequence.index("metrics") < sequence.index("ended")
+    assert rms(audio) > 0.01
+    assert of_type(received, "ended")[0]["reason"] == "farewell"
+    assert code == 1000
+    session = httpx.get(
+        f"{daphne_server.url}/api/sessions/{call.session_id}",
+        headers={"Authorization": f"Bearer {call.token}"},
+        timeout=10,
+    ).json()
+    assert session["status"] == "ended"
+
+
+def test_barge_in_stops_the_audio_within_a_chunk_and_saves_the_turn_as_interrupted(
+    daphne_server, celery_workers, make_call
+):
+    call = make_call()
+
+    async def scenario():
+        async with await open_socket(daphne_server.ws_url(call.session_id), call.token) as ws:
+            await next_event(ws, "ready")
+            await send_json(ws, type="text", text="Tell me a long story about a lighthouse.")
+            async with asyncio.timeout(TURN_TIMEOUT_S):
+                while not isinstance(await ws.recv(), bytes):
+                    pass  # until the first chunk of the agent's voice
+            await send_json(ws, type="interrupt")
+            after: list[str] = []
+            async with asyncio.timeout(TURN_TIMEOUT_S):
+                while "response.done" not in after:
+                    message = await ws.recv()
+                    after.append(
+                        AUDIO if isinstance(message, bytes) else json.loads(message)["type"]
+                    )
+            # Nothing of the old turn may follow once it is closed.
+            try:
+                async with asyncio.timeout(3):
+                    while True:
+                        message = await ws.recv()
+                        after.append(
+                            AUDIO if isinstance(message, bytes) else json.loads(message)["type"]
+                        )
+            except TimeoutError:
+                pass
+            return after
+
+    after = asyncio.run(scenario())
+    stop = after.index("interrupted")
+    # At most the chunk already on its way when the interrupt arrived.
+    assert after[:stop].count(AUDIO) <= 1
+    assert AUDIO not in after[stop:]
+    assert after[stop + 1] == "response.done"
+    agent = [t for t in api_turns(daphne_server, call) if t["speaker"] == "agent"][-1]
+    assert agent["interrupted"] is True
