@@ -234,7 +234,7 @@ def answer(job: dict, text: str) -> None:
         nodes.send_event(
             {
                 "type": "error",
-                "code": "engine_failed",
+                "code": "pipeline_error",
                 "message": f"The assistant could not answer ({state['error']}).",
             }
         )

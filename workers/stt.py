@@ -45,8 +45,9 @@ def transcribe(job: dict, audio: str, sample_rate: int) -> None:
         pcm = base64.b64decode(audio, validate=True)
         transcript = get_stt().transcribe(pcm, sample_rate, job["agent"].get("language", "en"))
     except (binascii.Error, EngineError) as exc:
-        code = exc.code if isinstance(exc, EngineError) else "bad_audio"
-        _event(job, {"type": "error", "code": f"stt_{code}", "message": "Could not transcribe."})
+        reason = exc.code if isinstance(exc, EngineError) else "bad_audio"
+        message = f"Could not transcribe the utterance ({reason})."
+        _event(job, {"type": "error", "code": "pipeline_error", "message": message})
         _nothing_to_answer(job)
         return
     stt_ms = round((time.monotonic() - started) * 1000)

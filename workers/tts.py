@@ -58,7 +58,7 @@ def speak(job: dict, sentence: int, text: str) -> bool:
             {
                 "type": "pipeline.event",
                 "turn_id": turn_id,
-                "event": {"type": "error", "code": "tts_failed", "message": exc.message},
+                "event": {"type": "error", "code": "pipeline_error", "message": exc.message},
             },
         )
     relay.send(
