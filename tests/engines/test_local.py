@@ -91,6 +91,20 @@ def test_llm_streams_a_multi_sentence_answer_in_many_deltas(llama: LlamaCppLLM) 
     assert len(words("".join(deltas))) > 10
 
 
+def test_llm_answers_even_when_the_history_overflows_the_context(llama: LlamaCppLLM) -> None:
+    history = [
+        {"role": role, "content": f"Turn {n}: " + "many words here " * 60}
+        for n in range(20)
+        for role in ("user", "assistant")
+    ]
+    messages = [
+        {"role": "system", "content": "You are a helpful assistant."},
+        *history,
+        {"role": "user", "content": "What is the capital of France?"},
+    ]
+    assert "".join(llama.stream(messages, "llama3.2:1b", 0.0, 24)).strip()
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -102,6 +116,7 @@ def test_llm_streams_a_multi_sentence_answer_in_many_deltas(llama: LlamaCppLLM) 
         "我想预订明天晚上的桌子",
         "Ich möchte mein Abonnement kündigen.",
         "blah " * 3000,
+        "𝄞" * 5000,  # 4-byte characters: several tokens each
         "Message: x\nIntent: nonsense\n\nMessage:",
         "🙂🙂🙂",
     ],

@@ -20,6 +20,11 @@ from workers.engines.prompts import classification_prompt, intent_names
 
 # 2048 tokens hold a system prompt, ten turns of history and a reply.
 N_CTX = 2048
+# Intent is decided by the start of an utterance; 200 tokens keep a
+# classification well under a second whatever the caller sends.
+MAX_TEXT_TOKENS = 200
+# Tokens a chat template adds around each message (role markers, newlines).
+TEMPLATE_TOKENS = 8
 # The content-free input for calibration; any neutral filler works.
 CONTENT_FREE = "N/A"
 
@@ -48,20 +53,52 @@ class LlamaCppLLM:
     def stream(
         self, messages: Sequence[Message], model: str, temperature: float, max_tokens: int
     ) -> Iterator[str]:
+        max_tokens = max(1, min(max_tokens, N_CTX // 2))
         with self._lock:
-            chunks = cast(
-                Iterator[CreateChatCompletionStreamResponse],
-                self._llm.create_chat_completion(
-                    messages=list(messages),  # type: ignore[arg-type]
-                    temperature=temperature,
-                    max_tokens=max_tokens,
-                    stream=True,
-                ),
-            )
-            for chunk in chunks:
-                content = chunk["choices"][0]["delta"].get("content")
-                if isinstance(content, str) and content:
-                    yield content
+            try:
+                chunks = cast(
+                    Iterator[CreateChatCompletionStreamResponse],
+                    self._llm.create_chat_completion(
+                        messages=self._fit(messages, N_CTX - max_tokens),  # type: ignore[arg-type]
+                        temperature=temperature,
+                        max_tokens=max_tokens,
+                        stream=True,
+                    ),
+                )
+                for chunk in chunks:
+                    content = chunk["choices"][0]["delta"].get("content")
+                    if isinstance(content, str) and content:
+                        yield content
+            except (RuntimeError, ValueError) as exc:  # llama.cpp decode / context errors
+                raise EngineError("llm", self.provider, "failed", f"llama.cpp: {exc}") from exc
+
+    def _fit(self, messages: Sequence[Message], budget: int) -> list[Message]:
+        """Drop the oldest history turns until the prompt fits ``budget`` tokens.
+
+        The system prompt and the caller's last message always stay; a last
+        message too long on its own keeps its end (the freshest words).
+        """
+        kept = list(messages)
+
+        def size(message: Message) -> int:
+            # Chat-template markers cost a few tokens per message.
+            return len(self._tokens(message.get("content", ""))) + TEMPLATE_TOKENS
+
+        head = kept[:1] if kept and kept[0].get("role") == "system" else []
+        history, last = kept[len(head) : -1], kept[-1:]
+        while history and sum(map(size, head + history + last)) > budget:
+            history.pop(0)
+        spare = budget - sum(map(size, head + history)) - TEMPLATE_TOKENS
+        if last and size(last[0]) > spare + TEMPLATE_TOKENS:
+            tokens = self._tokens(last[0].get("content", ""))[-max(spare, 1) :]
+            last = [{**last[0], "content": self._text(tokens)}]
+        return head + history + last
+
+    def _tokens(self, text: str) -> list[int]:
+        return self._llm.tokenize(text.encode(), add_bos=False, special=False)
+
+    def _text(self, tokens: list[int]) -> str:
+        return self._llm.detokenize(tokens).decode(errors="ignore")
 
     def classify(
         self, text: str, intents: Sequence[dict[str, str]], model: str, temperature: float
@@ -73,6 +110,9 @@ class LlamaCppLLM:
         does not apply to an argmax and is ignored.
         """
         names = intent_names(intents, "llm", self.provider)
+        tokens = self._tokens(text)
+        if len(tokens) > MAX_TEXT_TOKENS:  # a character cap alone lets 4-byte scripts overflow
+            text = self._text(tokens[:MAX_TEXT_TOKENS])
         intents = [{"name": n, "description": _description(intents, n)} for n in names]
         key = tuple((i["name"], i["description"]) for i in intents)
         with self._lock:
