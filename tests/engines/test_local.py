@@ -1,6 +1,7 @@
 """The offline engines for real: Piper, faster-whisper and llama.cpp with the bundled models."""
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -55,6 +56,14 @@ def test_bad_audio_is_refused(whisper: WhisperSTT) -> None:
     with pytest.raises(EngineError) as err:
         whisper.transcribe(b"\x00\x00", 1000)
     assert err.value.code == "bad_audio"
+
+
+def test_broken_voice_file_is_an_engine_error(tmp_path: Path) -> None:
+    (tmp_path / "broken.onnx").write_bytes(b"not a model")
+    (tmp_path / "broken.onnx.json").write_text("{}")
+    with pytest.raises(EngineError) as err:
+        list(PiperTTS([tmp_path]).stream("Hi.", "broken"))
+    assert err.value.code == "unknown_voice"
 
 
 def test_tts_streams_audible_pcm16_per_sentence(piper: PiperTTS) -> None:

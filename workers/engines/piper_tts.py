@@ -42,7 +42,13 @@ class PiperTTS:
         name = name or DEFAULT_VOICE
         with self._lock:
             if name not in self._voices:
-                self._voices[name] = PiperVoice.load(self._find(name))
+                path = self._find(name)
+                try:
+                    self._voices[name] = PiperVoice.load(path)
+                except Exception as exc:  # onnxruntime / JSON errors of a broken voice file
+                    raise EngineError(
+                        "tts", self.provider, "unknown_voice", f"Cannot load voice {path}: {exc}"
+                    ) from exc
             return self._voices[name]
 
     def _find(self, name: str) -> Path:

@@ -53,8 +53,8 @@ class WhisperSTT:
                     condition_on_previous_text=False,
                 )
                 segments = list(segments)
-            except ValueError as exc:  # e.g. a language code Whisper does not know
-                raise EngineError("stt", self.provider, "failed", str(exc)) from exc
+            except (ValueError, RuntimeError) as exc:  # e.g. a language Whisper does not know
+                raise EngineError("stt", self.provider, "failed", f"Whisper: {exc}") from exc
         text = " ".join(segment.text.strip() for segment in segments).strip()
         if not segments:
             return Transcript(text=text, confidence=None)
