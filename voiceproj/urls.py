@@ -4,12 +4,18 @@ from django.contrib import admin
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import URLPattern, URLResolver, include, path
 
+from calls import views as call_views
+
 from .api import api
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("accounts/", include("allauth.urls")),
+    path("", call_views.home, name="home"),
+    path("dashboard/", call_views.dashboard, name="dashboard"),
+    path("agents/", include("agents.urls")),
+    path("", include("calls.urls")),
 ]
 
 # daphne, unlike runserver, serves no static files: without this the admin and

@@ -1,0 +1,123 @@
+"""The agent builder form: a ModelForm, so the model's validators decide what is valid."""
+
+import json
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from .models import (
+    DEFAULT_CLASSIFIER_MODEL,
+    DEFAULT_RESPONDER_MODEL,
+    DEFAULT_VOICE,
+    Agent,
+    default_intents,
+)
+
+# Suggestions offered in the model and voice inputs (a <datalist>): any other
+# model name the configured provider knows is accepted too.
+MODEL_SUGGESTIONS = [
+    DEFAULT_CLASSIFIER_MODEL,
+    DEFAULT_RESPONDER_MODEL,
+    "qwen2.5:0.5b",
+    "llama3.2:3b",
+]
+VOICE_SUGGESTIONS = [DEFAULT_VOICE]
+
+# Starting points for the system prompt editor (the page's "Start from a persona").
+PERSONAS: dict[str, dict[str, str]] = {
+    "support": {
+        "label": "Customer support",
+        "system_prompt": (
+            "You are a patient customer support agent for an online shop. Answer in one or "
+            "two short spoken sentences, ask for the order number when you need it, and "
+            "never invent order details."
+        ),
+        "greeting": "Hi, thanks for calling support. How can I help?",
+    },
+    "receptionist": {
+        "label": "Receptionist",
+        "system_prompt": (
+            "You are the friendly receptionist of a dental clinic. Help callers book, move or "
+            "cancel appointments. Keep answers brief and confirm dates back to the caller."
+        ),
+        "greeting": "Good day, you have reached the clinic. How may I help you?",
+    },
+    "tutor": {
+        "label": "Language tutor",
+        "system_prompt": (
+            "You are an encouraging English tutor. Speak simply, correct one mistake at a "
+            "time, and end each answer with a short question that keeps the learner talking."
+        ),
+        "greeting": "Hello! What would you like to practise today?",
+    },
+}
+
+
+class IntentsField(forms.JSONField):
+    """The intents list as JSON text; the page's editor rows serialize into it."""
+
+    def prepare_value(self, value: Any) -> str:
+        if isinstance(value, str):
+            return value
+        return json.dumps(value, indent=2, ensure_ascii=False)
+
+    def to_python(self, value: Any) -> Any:
+        try:
+            return super().to_python(value)
+        except ValidationError as exc:
+            raise ValidationError("Intents must be a JSON list of {name, description}.") from exc
+
+
+class AgentForm(forms.ModelForm):
+    intents = IntentsField(
+        initial=default_intents,
+        help_text="One row per label the classifier may choose; names must be unique.",
+        widget=forms.Textarea(attrs={"rows": 8, "class": "mono"}),
+    )
+
+    class Meta:
+        model = Agent
+        fields = [
+            "name",
+            "description",
+            "system_prompt",
+            "greeting",
+            "language",
+            "intents",
+            "classifier_model",
+            "classifier_temperature",
+            "responder_model",
+            "responder_temperature",
+            "voice",
+            "is_active",
+        ]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 2}),
+            "system_prompt": forms.Textarea(attrs={"rows": 8}),
+            "greeting": forms.Textarea(attrs={"rows": 2}),
+            "classifier_model": forms.TextInput(attrs={"list": "model-options"}),
+            "responder_model": forms.TextInput(attrs={"list": "model-options"}),
+            "voice": forms.TextInput(attrs={"list": "voice-options"}),
+            "classifier_temperature": forms.NumberInput(attrs={"step": "0.1", "min": 0, "max": 2}),
+            "responder_temperature": forms.NumberInput(attrs={"step": "0.1", "min": 0, "max": 2}),
+        }
+        help_texts = {
+            "system_prompt": "Who the agent is and how it answers. Keep spoken answers short.",
+            "greeting": "Spoken when a call starts; leave empty to let the caller speak first.",
+            "classifier_temperature": "0 to 2; low values make intent labels stable.",
+            "responder_temperature": "0 to 2; higher values make replies more varied.",
+        }
+
+    def full_clean(self) -> None:
+        """Mark invalid inputs so screen readers announce the error beside them."""
+        super().full_clean()
+        for name in self.errors:
+            if name in self.fields:
+                field = self.fields[name]
+                described_by = f"id_{name}_error" + (
+                    f" id_{name}_helptext" if field.help_text else ""
+                )
+                field.widget.attrs.update(
+                    {"aria-invalid": "true", "aria-describedby": described_by}
+                )

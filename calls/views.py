@@ -1,0 +1,205 @@
+"""Web pages: home, dashboard, the browser call page and the sessions pages."""
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from agents.models import Agent
+
+from .export import transcript_json, transcript_text, transcript_turns
+from .forms import SessionFilterForm, StartCallForm
+from .models import CallSession, Turn
+from .services import TIMING_FIELDS, end_session, start_session, ws_path
+from .stats import dashboard_stats
+
+RECENT = 5
+SESSIONS_PER_PAGE = 20
+TIMING_LABELS = {
+    "stt_ms": "Speech to text",
+    "classify_ms": "Intent",
+    "first_token_ms": "First token",
+    "first_audio_ms": "First audio",
+    "total_ms": "Total",
+}
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "home.html")
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    stats = dashboard_stats(user)
+    latency = [
+        {"label": TIMING_LABELS[field], **stats["latency"][field]} for field in TIMING_FIELDS
+    ]
+    return render(
+        request,
+        "calls/dashboard.html",
+        {
+            "stats": stats,
+            "latency": latency,
+            "recent_agents": Agent.objects.filter(owner=user)[:RECENT],
+            "recent_sessions": CallSession.objects.filter(user=user).select_related("agent")[
+                :RECENT
+            ],
+        },
+    )
+
+
+def owned_session(request: HttpRequest, session_id: UUID) -> CallSession:
+    """The signed-in user's session, or 404 (someone else's session does not exist here)."""
+    return get_object_or_404(
+        CallSession.objects.select_related("agent"), pk=session_id, user=request.user
+    )
+
+
+@login_required
+def call(request: HttpRequest) -> HttpResponse:
+    """Choose an agent (GET) and start a call with it (POST → the live call page)."""
+    if request.method == "POST":
+        form = StartCallForm(request.POST, user=request.user)
+        if form.is_valid():
+            session = start_session(form.cleaned_data["agent"], request.user)
+            return redirect("calls:live", session_id=session.id)
+    else:
+        form = StartCallForm(initial={"agent": request.GET.get("agent")}, user=request.user)
+    return render(request, "calls/start.html", {"form": form})
+
+
+@login_required
+def live(request: HttpRequest, session_id: UUID) -> HttpResponse:
+    session = owned_session(request, session_id)
+    if not session.is_active:
+        messages.info(request, "That call has ended; here is its record.")
+        return redirect("calls:detail", session_id=session.id)
+    return render(request, "calls/live.html", {"session": session, "ws_path": ws_path(session)})
+
+
+@login_required
+def session_list(request: HttpRequest) -> HttpResponse:
+    form = SessionFilterForm(request.GET)
+    sessions = CallSession.objects.filter(user=request.user).select_related("agent")
+    if form.is_valid():
+        if form.cleaned_data["status"]:
+            sessions = sessions.filter(status=form.cleaned_data["status"])
+        if form.cleaned_data["q"]:
+            sessions = sessions.filter(agent__name__icontains=form.cleaned_data["q"])
+    page = Paginator(sessions, SESSIONS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "calls/session_list.html",
+        {"form": form, "page_obj": page, "sessions": page.object_list},
+    )
+
+
+@dataclass
+class Bar:
+    key: str
+    label: str
+    ms: int
+    width: float  # percent of the chart's scale
+    y: int  # SVG row offset
+
+
+@dataclass
+class ChartRow:
+    """One pipeline turn of the latency chart."""
+
+    turn_id: int
+    text: str
+    bars: list[Bar]
+
+    @property
+    def height(self) -> int:
+        return len(self.bars) * BAR_PITCH
+
+
+BAR_PITCH = 10  # SVG units per bar: 8 of bar, 2 of gap
+
+
+def latency_chart(turns: list[Turn]) -> tuple[list[ChartRow], int]:
+    """Merge each turn id's timings (STT on the caller's turn, the rest on the agent's)."""
+    timings: dict[int, dict[str, int]] = {}
+    texts: dict[int, str] = {}
+    for turn in turns:
+        merged = timings.setdefault(turn.turn_id, {})
+        for field in TIMING_FIELDS:
+            value = getattr(turn, field)
+            if value is not None:
+                merged[field] = value
+        if turn.speaker == Turn.Speaker.USER:
+            texts[turn.turn_id] = turn.text
+    scale = max((ms for row in timings.values() for ms in row.values()), default=0)
+    rows = []
+    for turn_id, row in timings.items():
+        fields = [field for field in TIMING_FIELDS if field in row]
+        if not fields:
+            continue
+        bars = [
+            Bar(
+                field,
+                TIMING_LABELS[field],
+                row[field],
+                100 * row[field] / (scale or 1),
+                i * BAR_PITCH,
+            )
+            for i, field in enumerate(fields)
+        ]
+        rows.append(ChartRow(turn_id=turn_id, text=texts.get(turn_id, ""), bars=bars))
+    return rows, scale
+
+
+@login_required
+def session_detail(request: HttpRequest, session_id: UUID) -> HttpResponse:
+    session = owned_session(request, session_id)
+    turns = transcript_turns(session)
+    chart, scale = latency_chart(turns)
+    return render(
+        request,
+        "calls/session_detail.html",
+        {
+            "session": session,
+            "turns": turns,
+            "chart": chart,
+            "chart_scale": scale,
+            "timing_labels": TIMING_LABELS,
+            "intents": sorted({turn.intent for turn in turns if turn.intent}),
+        },
+    )
+
+
+@login_required
+@require_POST
+def end(request: HttpRequest, session_id: UUID) -> HttpResponse:
+    session = owned_session(request, session_id)
+    if session.is_active:
+        end_session(session, "ended from the web page")
+        messages.success(request, "The call was ended.")
+    return redirect("calls:detail", session_id=session.id)
+
+
+@login_required
+def export(request: HttpRequest, session_id: UUID, fmt: str) -> HttpResponse:
+    """Download the transcript as ``json`` or ``txt`` (the API's formats, cookie-authenticated)."""
+    if fmt not in ("json", "txt"):
+        raise Http404("Export formats are json and txt.")
+    session = owned_session(request, session_id)
+    rows = transcript_turns(session)
+    if fmt == "txt":
+        response = HttpResponse(
+            transcript_text(session, rows), content_type="text/plain; charset=utf-8"
+        )
+    else:
+        response = JsonResponse(
+            transcript_json(session, rows), json_dumps_params={"indent": 2, "ensure_ascii": False}
+        )
+    response["Content-Disposition"] = f'attachment; filename="transcript-{session.id}.{fmt}"'
+    return response
