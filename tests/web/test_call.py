@@ -1,0 +1,102 @@
+"""The call page in real Chromium: WebSocket over the session cookie, the fake
+microphone through the AudioWorklet, and (with the real Celery workers) a spoken
+conversation whose transcript, reply text and audio reach the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from agents.models import Agent
+from calls.models import CallSession, Turn
+from tests.pipeline.conftest import wait_until_disconnected
+
+from .conftest import log_in
+
+pytestmark = pytest.mark.django_db(transaction=True)
+Shot = Callable[[Page, str], Path]
+# Model loading and a first reply on 2 shared cores: a ceiling, not an expectation.
+CONVERSATION_TIMEOUT_MS = 120_000
+
+
+def start_call(page: Page, agent_name: str) -> CallSession:
+    page.goto("/call/")
+    page.get_by_label("Agent").select_option(label=agent_name)
+    page.get_by_role("button", name="Start call").click()
+    page.wait_for_url("**/call/*-*/")
+    return CallSession.objects.get(agent__name=agent_name, status=CallSession.Status.ACTIVE)
+
+
+def test_call_page_connects_captures_and_hangs_up(page: Page, screenshot: Shot, make_user) -> None:
+    """Without workers: the socket opens with the cookie, the mic runs, hang-up ends the call."""
+    user = make_user("caller")
+    Agent.objects.create(owner=user, name="Quiet line")
+    log_in(page, "caller")
+    session = start_call(page, "Quiet line")
+    call = page.locator("#call")
+    expect(call).to_have_attribute("data-state", "connected")
+    expect(call).to_have_attribute("data-mic", "on")
+    # The fake microphone's question reaches the server's endpointer as 16 kHz PCM16.
+    expect(page.locator("#call.caller-speaking")).to_be_attached(timeout=15_000)
+
+    page.get_by_role("button", name="Mute").click()
+    expect(call).to_have_attribute("data-mic", "muted")
+    expect(page.get_by_role("button", name="Unmute")).to_have_attribute("aria-pressed", "true")
+    screenshot(page, "call-connected")
+
+    page.get_by_role("button", name="Hang up").click()
+    expect(call).to_have_attribute("data-state", "ended")
+    expect(page.locator("#call-status")).to_contain_text("ended")
+    wait_until_disconnected([str(session.id)])
+    session.refresh_from_db()
+    assert session.status == CallSession.Status.ENDED
+    page.get_by_role("link", name="View the session record").click()
+    expect(page.locator("#session-status")).to_have_text("Ended")
+
+
+def test_spoken_conversation_in_the_browser(
+    page: Page, screenshot: Shot, make_user, celery_workers
+) -> None:
+    """The fake mic asks a question; the page shows its transcript, the reply, and plays audio."""
+    user = make_user("talker")
+    Agent.objects.create(
+        owner=user,
+        name="Helpful line",
+        system_prompt="You are a helpful assistant. Answer in one short sentence.",
+    )
+    log_in(page, "talker")
+    session = start_call(page, "Helpful line")
+    call = page.locator("#call")
+    expect(call).to_have_attribute("data-mic", "on")
+
+    user_bubble = page.locator("#conversation .bubble.user").first
+    expect(user_bubble).not_to_have_class("partial", timeout=CONVERSATION_TIMEOUT_MS)
+    expect(call).not_to_have_attribute("data-transcripts", "0", timeout=CONVERSATION_TIMEOUT_MS)
+    expect(user_bubble.locator(".text")).to_contain_text("library", ignore_case=True)
+    agent_bubble = page.locator("#conversation .bubble.agent").first
+    expect(agent_bubble.locator(".text")).not_to_be_empty(timeout=CONVERSATION_TIMEOUT_MS)
+    expect(call).not_to_have_attribute("data-replies", "0", timeout=CONVERSATION_TIMEOUT_MS)
+    expect(call).not_to_have_attribute("data-audio-bytes", "0", timeout=CONVERSATION_TIMEOUT_MS)
+    expect(page.locator("#latency-rows tr").first).not_to_contain_text("Appears")
+    screenshot(page, "call-conversation")
+
+    page.get_by_role("button", name="Hang up").click()
+    expect(call).to_have_attribute("data-state", "ended")
+    wait_until_disconnected([str(session.id)])
+    speakers = list(
+        Turn.objects.filter(session=session).order_by("index").values_list("speaker", flat=True)
+    )
+    assert speakers[:2] == [Turn.Speaker.USER, Turn.Speaker.AGENT]
+
+    page.goto("/sessions/")
+    row = page.locator(f'tr[data-session-id="{session.id}"]')
+    expect(row).to_contain_text("Ended")
+    expect(row.locator(".turn-count")).not_to_have_text("0")
+    row.get_by_role("link", name="Details").click()
+    expect(page.locator("#transcript li")).not_to_have_count(0)
+    expect(page.locator("#transcript li").first).to_contain_text("library", ignore_case=True)
+    screenshot(page, "session-detail-spoken")
