@@ -15,7 +15,7 @@ from agents.models import Agent
 from calls.models import CallSession, Turn
 from tests.pipeline.conftest import wait_until_disconnected
 
-from .conftest import log_in
+from .conftest import CHROMIUM, log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Shot = Callable[[Page, str], Path]
@@ -100,3 +100,37 @@ def test_spoken_conversation_in_the_browser(
     expect(page.locator("#transcript li")).not_to_have_count(0)
     expect(page.locator("#transcript li").first).to_contain_text("library", ignore_case=True)
     screenshot(page, "session-detail-spoken")
+
+
+def test_denied_microphone_is_explained_and_typing_still_works(
+    playwright_instance, daphne_server, make_user, screenshot: Shot
+) -> None:
+    """A browser that refuses the microphone: the page says so and keeps the text box."""
+    user = make_user("no-mic")
+    Agent.objects.create(owner=user, name="Typed line")
+    # A microphone exists, but the permission prompt is refused as a user who
+    # clicked "Block" would.
+    browser = playwright_instance.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--use-fake-device-for-media-stream",
+            "--deny-permission-prompts",
+        ],
+    )
+    try:
+        page = browser.new_context(base_url=daphne_server.url).new_page()
+        log_in(page, "no-mic")
+        session = start_call(page, "Typed line")
+        call = page.locator("#call")
+        expect(call).to_have_attribute("data-mic", "denied")
+        expect(page.locator("#call-status")).to_contain_text("Microphone access was denied")
+        expect(call).to_have_attribute("data-state", "connected")
+        expect(page.get_by_label("Type a message")).to_be_enabled()
+        screenshot(page, "call-microphone-denied")
+        page.get_by_role("button", name="Hang up").click()
+        expect(call).to_have_attribute("data-state", "ended")
+        wait_until_disconnected([str(session.id)])
+    finally:
+        browser.close()
