@@ -5,11 +5,12 @@ conversation whose transcript, reply text and audio reach the page.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, WebSocketRoute, expect
 
 from agents.models import Agent
 from calls.models import CallSession, Turn
@@ -134,3 +135,33 @@ def test_denied_microphone_is_explained_and_typing_still_works(
         wait_until_disconnected([str(session.id)])
     finally:
         browser.close()
+
+
+def test_dropped_connection_reconnects(page: Page, make_user) -> None:
+    """The socket drops mid-call: the page says so, reconnects and works again."""
+    user = make_user("flaky")
+    Agent.objects.create(owner=user, name="Flaky line")
+    routes: list[tuple[WebSocketRoute, WebSocketRoute]] = []
+
+    def proxy(ws: WebSocketRoute) -> None:
+        routes.append((ws, ws.connect_to_server()))
+
+    page.route_web_socket(re.compile(r".*/ws/voice/.*"), proxy)
+    log_in(page, "flaky")
+    session = start_call(page, "Flaky line")
+    call = page.locator("#call")
+    expect(call).to_have_attribute("data-state", "connected")
+
+    client_side, server_side = routes[0]
+    server_side.close(code=1000)
+    client_side.close(code=4000, reason="network dropped")
+    expect(call).to_have_attribute("data-state", "reconnecting")
+    expect(page.locator("#call-status")).to_contain_text("Reconnecting")
+    # "connected" again means a new socket received the server's `ready`.
+    expect(call).to_have_attribute("data-state", "connected", timeout=20_000)
+
+    page.get_by_role("button", name="Hang up").click()
+    expect(call).to_have_attribute("data-state", "ended")
+    wait_until_disconnected([str(session.id)])
+    session.refresh_from_db()
+    assert session.status == CallSession.Status.ENDED
