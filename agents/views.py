@@ -5,6 +5,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db.models import Count, Q, QuerySet
+from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse, reverse_lazy
@@ -40,8 +41,8 @@ class AgentListView(OwnedAgentMixin, ListView):
 
 
 class AgentFormMixin(OwnedAgentMixin):
-    form_class = AgentForm
-    template_name = "agents/form.html"
+    form_class: Any = AgentForm
+    template_name: str | None = "agents/form.html"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return super().get_context_data(  # type: ignore[misc]
@@ -56,14 +57,14 @@ class AgentFormMixin(OwnedAgentMixin):
 
 
 class AgentCreateView(AgentFormMixin, CreateView):
-    def form_valid(self, form: AgentForm) -> HttpResponse:
+    def form_valid(self, form: ModelForm) -> HttpResponse:
         form.instance.owner = self.request.user
         messages.success(self.request, f"Agent “{form.instance.name}” created.")
         return super().form_valid(form)
 
 
 class AgentUpdateView(AgentFormMixin, UpdateView):
-    def form_valid(self, form: AgentForm) -> HttpResponse:
+    def form_valid(self, form: ModelForm) -> HttpResponse:
         messages.success(self.request, f"Agent “{form.instance.name}” saved.")
         return super().form_valid(form)
 

@@ -9,7 +9,7 @@ SPEAKER_LABEL: dict[str, str] = {Turn.Speaker.USER: "Caller", Turn.Speaker.AGENT
 
 
 def transcript_turns(session: CallSession) -> list[Turn]:
-    return list(session.turns.order_by("index"))
+    return list(Turn.objects.filter(session=session).order_by("index"))
 
 
 def transcript_text(session: CallSession, rows: list[Turn]) -> str:
