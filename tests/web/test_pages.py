@@ -28,6 +28,11 @@ def test_sign_up_log_out_and_log_in(page: Page, screenshot: Shot) -> None:
     page.goto("/")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Voice agents")
     screenshot(page, "home")
+    # The first Tab stop is the skip link; following it moves focus past the navigation.
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_be_focused()
 
     page.get_by_role("link", name="Sign up free").click()
     expect(page.get_by_role("heading", name="Create your account")).to_be_visible()
@@ -212,6 +217,11 @@ def test_sessions_list_detail_export_and_end(page: Page, screenshot: Shot, make_
     expect(page.locator('[data-stat="sessions"]')).to_have_text("2")
     expect(page.locator("#latency-table")).to_contain_text("650 ms")
     screenshot(page, "dashboard")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    expect(page.get_by_role("link", name="Start a call")).to_be_in_viewport()
+    screenshot(page, "dashboard-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     page.goto("/sessions/")
     table = page.locator("#sessions-table")
