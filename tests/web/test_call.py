@@ -165,3 +165,38 @@ def test_dropped_connection_reconnects(page: Page, make_user) -> None:
     wait_until_disconnected([str(session.id)])
     session.refresh_from_db()
     assert session.status == CallSession.Status.ENDED
+
+
+DOWNSAMPLE_440HZ = """async () => {
+  // One second of a 440 Hz tone at 44.1 kHz (the rate Chromium's capture ran at)
+  // through the capture worklet; returns the 16 kHz PCM16 samples it posted.
+  const context = new OfflineAudioContext(1, 44100, 44100);
+  await context.audioWorklet.addModule("/static/js/pcm-capture-worklet.js");
+  const node = new AudioWorkletNode(context, "pcm-capture", {
+    processorOptions: { targetRate: 16000, frameMs: 40 },
+  });
+  const frames = [];
+  node.port.onmessage = (event) => frames.push(Array.from(new Int16Array(event.data)));
+  const tone = context.createOscillator();
+  tone.frequency.value = 440;
+  const gain = context.createGain();
+  gain.gain.value = 0.5;
+  tone.connect(gain).connect(node);
+  node.connect(context.destination);
+  tone.start();
+  await context.startRendering();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  return frames;
+}"""
+
+
+def test_capture_worklet_downsamples_to_16khz_pcm16(page: Page, daphne_server) -> None:
+    page.goto("/")
+    frames = page.evaluate(DOWNSAMPLE_440HZ)
+    assert {len(frame) for frame in frames} == {640}  # 40 ms frames at 16 kHz
+    samples = [s for frame in frames for s in frame]
+    assert 15_360 <= len(samples) <= 16_000  # one second, less an unfinished last frame
+    seconds = len(samples) / 16_000
+    crossings = sum(1 for a, b in zip(samples, samples[1:], strict=False) if (a < 0) != (b < 0))
+    assert abs(crossings / seconds / 2 - 440) < 5  # still a 440 Hz tone at the new rate
+    assert 0.45 * 32767 < max(samples) < 0.52 * 32767  # amplitude kept, no clipping
