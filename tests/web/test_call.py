@@ -200,3 +200,45 @@ def test_capture_worklet_downsamples_to_16khz_pcm16(page: Page, daphne_server) -
     crossings = sum(1 for a, b in zip(samples, samples[1:], strict=False) if (a < 0) != (b < 0))
     assert abs(crossings / seconds / 2 - 440) < 5  # still a 440 Hz tone at the new rate
     assert 0.45 * 32767 < max(samples) < 0.52 * 32767  # amplitude kept, no clipping
+
+
+PLAY_CHUNKS = """async (flush) => {
+  // Ten 50 ms chunks of a 440 Hz tone as PCM16 at 22050 Hz, enqueued at once as
+  // they arrive from the socket; renders what the speakers would play.
+  const { PcmPlayer } = await import("/static/js/player.js");
+  const context = new OfflineAudioContext(1, 44100, 44100);
+  const player = new PcmPlayer(context);
+  player.sampleRate = 22050;
+  const chunk = 1102;
+  let n = 0;
+  for (let c = 0; c < 10; c++) {
+    const pcm = new Int16Array(chunk);
+    for (let i = 0; i < chunk; i++, n++) {
+      pcm[i] = Math.round(16000 * Math.sin((2 * Math.PI * 440 * n) / 22050));
+    }
+    player.enqueue(pcm.buffer);
+  }
+  if (flush) player.flush();  // what `interrupted` does
+  const rendered = await context.startRendering();
+  return Array.from(rendered.getChannelData(0));
+}"""
+
+
+def test_player_schedules_chunks_back_to_back(page: Page, daphne_server) -> None:
+    page.goto("/")
+    output = page.evaluate(PLAY_CHUNKS, False)
+    audible = [i for i, v in enumerate(output) if abs(v) > 0.05]
+    start, end = audible[0], audible[-1]
+    assert abs(start / 44100 - 0.05) < 0.01  # starts after the jitter lead
+    assert abs((end - start) / 44100 - 10 * 1102 / 22050) < 0.01  # 0.5 s of tone
+    # No gap between chunks: a 440 Hz tone never stays near zero for 1 ms.
+    quiet_run = longest = 0
+    for v in output[start:end]:
+        quiet_run = quiet_run + 1 if abs(v) < 0.02 else 0
+        longest = max(longest, quiet_run)
+    assert longest < 44
+
+
+def test_player_flush_silences_queued_audio(page: Page, daphne_server) -> None:
+    page.goto("/")
+    assert max(abs(v) for v in page.evaluate(PLAY_CHUNKS, True)) == 0
