@@ -30,7 +30,12 @@ class AgentListView(OwnedAgentMixin, ListView):
     paginate_by = 20
 
     def get_queryset(self) -> QuerySet[Agent]:
-        agents = super().get_queryset().annotate(session_count=Count("sessions"))
+        agents = (
+            super()
+            .get_queryset()
+            .annotate(session_count=Count("sessions"))
+            .order_by("-created_at", "-id")
+        )
         query = self.request.GET.get("q", "").strip()
         if query:
             agents = agents.filter(Q(name__icontains=query) | Q(description__icontains=query))

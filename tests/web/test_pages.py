@@ -67,6 +67,11 @@ def test_sign_up_log_out_and_log_in(page: Page, screenshot: Shot) -> None:
     screenshot(page, "login-error")
     log_in(page, "newoperator")
     expect(page.get_by_role("navigation").get_by_text("newoperator")).to_be_visible()
+    # allauth's own pages render inside the site layout.
+    page.goto("/accounts/password/change/")
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    expect(page.get_by_role("heading", name="Change Password")).to_be_visible()
+    screenshot(page, "account-password-change")
 
 
 def test_dashboard_requires_login(page: Page, screenshot: Shot) -> None:
