@@ -192,6 +192,12 @@ function connect() {
 async function startMicrophone() {
   if (micStarted) return;
   micStarted = true;
+  if (!navigator.mediaDevices) {
+    // Browsers expose the microphone only to secure pages (https:// or localhost).
+    root.dataset.mic = "unavailable";
+    setState("connected", "The microphone needs a secure (https://) page. You can still type.", "warning");
+    return;
+  }
   try {
     await microphone.start();
     root.dataset.mic = "on";
