@@ -2,7 +2,8 @@
 
 Usage: ``python bench/pipeline.py [--runs N]`` with DATABASE_URL and REDIS_URL
 pointing at a migrated database and a Redis nobody else's workers read.
-Starts its own Celery workers (solo pool, one per queue, as in the Procfile)
+Starts its own Celery workers (one per queue, solo pool as in the Procfile
+unless ``--pool`` says otherwise)
 and measures, printing p50/p95/max and writing JSON under ``bench/results/``:
 
 * ``hop_idle_ms``: Celery publish → task start on an idle worker.
@@ -69,11 +70,11 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def start_workers() -> list[subprocess.Popen]:
+def start_workers(pool: str) -> list[subprocess.Popen]:
     procs = []
     for queue in QUEUES:
         cmd = [sys.executable, "-m", "celery", "-A", "voiceproj", "worker", "-Q", queue]
-        cmd += ["-n", f"bench-{queue}-{uuid.uuid4().hex[:6]}@%h", "-P", "solo", "-c", "1"]
+        cmd += ["-n", f"bench-{queue}-{uuid.uuid4().hex[:6]}@%h", "-P", pool, "-c", "1"]
         cmd += ["--without-gossip", "--without-mingle", "-l", "WARNING"]
         procs.append(subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL))
     replies: list = []
@@ -177,11 +178,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50, help="probes and sends per figure")
     parser.add_argument("--turns", type=int, default=5, help="text turns end to end")
+    parser.add_argument("--pool", default="solo", choices=["solo", "prefork", "threads"])
     args = parser.parse_args()
 
     client = redis.Redis.from_url(settings.REDIS_URL)
     client.delete(*QUEUES, "stt")
-    workers = start_workers()
+    workers = start_workers(args.pool)
     try:
         hop_idle, hop_queued = bench_hops(client, args.runs)
         relayed, per_message = bench_relay(args.runs)
@@ -208,6 +210,7 @@ def main() -> None:
         "when": datetime.now(UTC).isoformat(),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "broker_poll_s": app.conf.broker_transport_options.get("polling_interval"),
+        "pool": args.pool,
         "figures": figures,
     }
     out_dir = ROOT / "bench" / "results"

@@ -63,15 +63,13 @@ app.conf.update(
     # Per-task limits (soft_time_limit / time_limit) are set on each task.
     task_time_limit=120,
     task_soft_time_limit=100,
-    # celery#4378: with late acks and prefetch 1 the worker stops consuming
-    # while a task runs, and after the ack it only resumes at the next wake-up
-    # of its event loop, which blocks in BRPOP for ``brpop_timeout`` (1 s by
-    # default): a queued task waited up to a second. Kombu 5.5+ uses
-    # ``polling_interval`` as that BRPOP timeout; 50 ms bounds the wait for a
-    # task queued behind a busy worker while an idle worker still gets a task
-    # the moment it is pushed (BRPOP returns at once). bench/pipeline.py
-    # measures both cases
-    # (CELERY_BROKER_POLL_S=1 restores kombu's default for comparison).
+    # celery#4378: with late acks and prefetch 1, a task queued behind a busy
+    # worker used to wait for the worker's next BRPOP wake-up (1 s timeout).
+    # bench/pipeline.py measures it: with kombu 5.7 it is gone (queued hop
+    # p50 1.8-2.4 ms for solo and prefork, even with CELERY_BROKER_POLL_S=1).
+    # The 50 ms BRPOP timeout (kombu 5.5+ takes it from ``polling_interval``)
+    # still bounds that wait should it come back, for 20 cheap BRPOPs a second
+    # per idle worker; a task pushed to an idle worker starts at once anyway.
     broker_transport_options={
         "polling_interval": float(os.environ.get("CELERY_BROKER_POLL_S", "0.05"))
     },
