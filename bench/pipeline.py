@@ -85,7 +85,7 @@ def start_workers(pool: str) -> list[subprocess.Popen]:
 
 
 def probe_results(client: redis.Redis, key: str, count: int) -> list[dict]:
-    rows = []
+    rows: list[dict] = []
     while len(rows) < count:
         popped = client.blpop([key], timeout=30)
         if popped is None:

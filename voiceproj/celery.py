@@ -11,6 +11,7 @@ on every task.
 
 import logging
 import os
+from collections.abc import Callable
 
 from celery import Celery
 from celery.signals import worker_ready
@@ -67,7 +68,7 @@ app.conf.update(
     # worker used to wait for the worker's next BRPOP wake-up (1 s timeout).
     # bench/pipeline.py measures it: with kombu 5.7 it is gone (queued hop
     # p50 1.8-2.4 ms for solo and prefork, even with CELERY_BROKER_POLL_S=1).
-    # The 50 ms BRPOP timeout (kombu 5.5+ takes it from ``polling_interval``)
+    # The 50 ms BRPOP timeout (kombu 5.7 takes it from ``polling_interval``)
     # still bounds that wait should it come back, for 20 cheap BRPOPs a second
     # per idle worker; a task pushed to an idle worker starts at once anyway.
     broker_transport_options={
@@ -107,7 +108,12 @@ def load_engines(sender: object, **kwargs: object) -> None:
             pass
 
     queues = set(sender.app.amqp.queues.consume_from or ())  # type: ignore[attr-defined]
-    loaders = {"stt": get_stt, "classify": get_llm, "respond": get_llm, "tts": warm_tts}
+    loaders: dict[str, Callable[[], object]] = {
+        "stt": get_stt,
+        "classify": get_llm,
+        "respond": get_llm,
+        "tts": warm_tts,
+    }
     for queue, load in loaders.items():
         if queue in queues:
             try:
