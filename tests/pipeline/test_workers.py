@@ -15,7 +15,7 @@ from django.conf import settings
 from calls.models import Turn
 from voiceproj.celery import app as celery_app
 from workers.audio import resample, rms
-from workers.graph import FAREWELL_LINE
+from workers.graph import FALLBACK_LINE, FAREWELL_LINE
 from workers.turnstate import turn_key
 
 pytestmark = pytest.mark.e2e
@@ -250,3 +250,52 @@ def test_a_stale_turn_stops_and_saves_nothing_for_the_agent(
     # At most the chunk each worker was already sending when the turn went stale.
     assert len([m for m in after if m["type"] == "pipeline.audio"]) <= 2
     assert not Turn.objects.filter(session_id=call.session_id, speaker="agent").exists()
+
+
+def test_an_engine_failure_gets_the_polite_fallback_and_an_error(
+    celery_workers, make_call, channel: Inbox, turns: redis.Redis
+) -> None:
+    call = make_call()
+    start_turn(turns, call, 1)
+    job = make_job(call, channel, 1)
+    job["agent"]["intents"] = []  # nothing to classify into: the classifier fails
+    celery_app.send_task(
+        "workers.dialog.run_text_turn", args=[job], kwargs={"text": "What time is it?"}
+    )
+    messages = channel.until_reply_done(1)
+    done = assert_reply_contract(messages, 1)
+    assert done["text"] == FALLBACK_LINE and done["end_call"] is False
+    assert [e["code"] for e in events(messages, "error")] == ["pipeline_error"]
+    assert not events(messages, "intent")
+    agent_turn = Turn.objects.get(session_id=call.session_id, turn_id=1, speaker="agent")
+    assert agent_turn.text == FALLBACK_LINE
+
+
+def test_housekeeping_ends_abandoned_sessions_but_not_held_ones(
+    celery_workers, make_call, turns: redis.Redis
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from calls.models import CallSession
+    from calls.presence import presence_key
+
+    abandoned, held = make_call(), make_call()
+    long_ago = timezone.now() - timedelta(hours=2)
+    CallSession.objects.filter(pk__in=[abandoned.session.pk, held.session.pk]).update(
+        started_at=long_ago
+    )
+    turns.set(presence_key(held.session_id), "a-live-socket", ex=60)
+    try:
+        celery_app.send_task("workers.housekeeping.end_abandoned_sessions")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if CallSession.objects.get(pk=abandoned.session.pk).status == "ended":
+                break
+            time.sleep(0.2)
+        ended = CallSession.objects.get(pk=abandoned.session.pk)
+        assert (ended.status, ended.end_reason) == ("ended", "idle")
+        assert CallSession.objects.get(pk=held.session.pk).status == "active"
+    finally:
+        turns.delete(presence_key(held.session_id))
