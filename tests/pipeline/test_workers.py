@@ -153,7 +153,8 @@ def test_text_turn_streams_intent_text_and_ordered_sentences_and_saves_the_turn(
     messages = channel.until_reply_done(1)
     done = assert_reply_contract(messages, 1)
     kinds = summary(messages)
-    assert "intent" in kinds, (done["text"], celery_workers.log("classify")[-2000:])
+    # A fallback instead of an intent: say which engine failed and show its log.
+    assert "intent" in kinds, (events(messages, "error"), celery_workers.log("classify")[-1500:])
     # The intent is known before any of the reply is shown.
     assert kinds.index("intent") < kinds.index("response.delta")
     intent = events(messages, "intent")[0]["intent"]
