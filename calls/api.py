@@ -10,7 +10,7 @@ from typing import Literal
 from uuid import UUID
 
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Status
 from ninja.errors import HttpError
@@ -20,14 +20,13 @@ from accounts.auth import current_user, jwt_auth
 from agents.models import Agent
 from voiceproj.errors import DbId, ErrorOut, InputSchema
 
+from .export import transcript_text_download
 from .models import CallSession, Turn
 from .schemas import SessionOut, StatsOut, TranscriptOut, TurnOut
 from .services import end_session, start_session
 from .stats import dashboard_stats
 
 router = Router(tags=["sessions"], auth=jwt_auth)
-
-SPEAKER_LABEL: dict[str, str] = {Turn.Speaker.USER: "Caller", Turn.Speaker.AGENT: "Agent"}
 
 
 class SessionFilters(InputSchema):
@@ -82,20 +81,6 @@ def turns(request: HttpRequest, session_id: UUID) -> QuerySet[Turn]:
     return owned_session(request, session_id).turns.order_by("index")
 
 
-def transcript_text(session: CallSession, rows: list[Turn]) -> str:
-    lines = [
-        f"Call with {session.agent.name} · {session.started_at:%Y-%m-%d %H:%M:%S} UTC",
-        f"Session {session.id} · {session.status}",
-        "",
-    ]
-    for turn in rows:
-        mark = " [interrupted]" if turn.interrupted else ""
-        lines.append(
-            f"[{turn.created_at:%H:%M:%S}] {SPEAKER_LABEL[turn.speaker]}: {turn.text}{mark}"
-        )
-    return "\n".join(lines) + "\n"
-
-
 @router.get(
     "/sessions/{session_id}/transcript",
     response={200: TranscriptOut, 404: ErrorOut},
@@ -113,11 +98,7 @@ def transcript(request: HttpRequest, session_id: UUID, format: Literal["json", "
     session = owned_session(request, session_id)
     rows = list(session.turns.order_by("index"))
     if format == "txt":
-        response = HttpResponse(
-            transcript_text(session, rows), content_type="text/plain; charset=utf-8"
-        )
-        response["Content-Disposition"] = f'attachment; filename="transcript-{session.id}.txt"'
-        return response
+        return transcript_text_download(session, rows)
     return {"session": session, "turns": rows}
 
 

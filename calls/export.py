@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from django.http import HttpResponse
+
 from .models import CallSession, Turn
 from .schemas import TranscriptOut
 
@@ -30,3 +32,12 @@ def transcript_text(session: CallSession, rows: list[Turn]) -> str:
 def transcript_json(session: CallSession, rows: list[Turn]) -> dict[str, Any]:
     """The JSON export: the same document the API's ``format=json`` returns."""
     return TranscriptOut.model_validate({"session": session, "turns": rows}).model_dump(mode="json")
+
+
+def transcript_text_download(session: CallSession, rows: list[Turn]) -> HttpResponse:
+    """The plain-text transcript as an attachment named after the session."""
+    response = HttpResponse(
+        transcript_text(session, rows), content_type="text/plain; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="transcript-{session.id}.txt"'
+    return response

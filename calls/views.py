@@ -10,9 +10,10 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.auth import SignedInRequest
 from agents.models import Agent
 
-from .export import transcript_json, transcript_text, transcript_turns
+from .export import transcript_json, transcript_text_download, transcript_turns
 from .forms import SessionFilterForm, StartCallForm
 from .models import CallSession, Turn
 from .services import TIMING_FIELDS, end_session, start_session, ws_path
@@ -34,7 +35,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: SignedInRequest) -> HttpResponse:
     user = request.user
     stats = dashboard_stats(user)
     latency = [
@@ -54,7 +55,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     )
 
 
-def owned_session(request: HttpRequest, session_id: UUID) -> CallSession:
+def owned_session(request: SignedInRequest, session_id: UUID) -> CallSession:
     """The signed-in user's session, or 404 (someone else's session does not exist here)."""
     return get_object_or_404(
         CallSession.objects.select_related("agent"), pk=session_id, user=request.user
@@ -62,7 +63,7 @@ def owned_session(request: HttpRequest, session_id: UUID) -> CallSession:
 
 
 @login_required
-def call(request: HttpRequest) -> HttpResponse:
+def call(request: SignedInRequest) -> HttpResponse:
     """Choose an agent (GET) and start a call with it (POST → the live call page)."""
     if request.method == "POST":
         form = StartCallForm(request.POST, user=request.user)
@@ -75,7 +76,7 @@ def call(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def live(request: HttpRequest, session_id: UUID) -> HttpResponse:
+def live(request: SignedInRequest, session_id: UUID) -> HttpResponse:
     session = owned_session(request, session_id)
     if not session.is_active:
         messages.info(request, "That call has ended; here is its record.")
@@ -84,7 +85,7 @@ def live(request: HttpRequest, session_id: UUID) -> HttpResponse:
 
 
 @login_required
-def session_list(request: HttpRequest) -> HttpResponse:
+def session_list(request: SignedInRequest) -> HttpResponse:
     form = SessionFilterForm(request.GET)
     sessions = CallSession.objects.filter(user=request.user).select_related("agent")
     if form.is_valid():
@@ -158,7 +159,7 @@ def latency_chart(turns: list[Turn]) -> tuple[list[ChartRow], int]:
 
 
 @login_required
-def session_detail(request: HttpRequest, session_id: UUID) -> HttpResponse:
+def session_detail(request: SignedInRequest, session_id: UUID) -> HttpResponse:
     session = owned_session(request, session_id)
     turns = transcript_turns(session)
     chart, scale = latency_chart(turns)
@@ -178,7 +179,7 @@ def session_detail(request: HttpRequest, session_id: UUID) -> HttpResponse:
 
 @login_required
 @require_POST
-def end(request: HttpRequest, session_id: UUID) -> HttpResponse:
+def end(request: SignedInRequest, session_id: UUID) -> HttpResponse:
     session = owned_session(request, session_id)
     if session.is_active:
         end_session(session, "ended from the web page")
@@ -187,19 +188,16 @@ def end(request: HttpRequest, session_id: UUID) -> HttpResponse:
 
 
 @login_required
-def export(request: HttpRequest, session_id: UUID, fmt: str) -> HttpResponse:
+def export(request: SignedInRequest, session_id: UUID, fmt: str) -> HttpResponse:
     """Download the transcript as ``json`` or ``txt`` (the API's formats, cookie-authenticated)."""
     if fmt not in ("json", "txt"):
         raise Http404("Export formats are json and txt.")
     session = owned_session(request, session_id)
     rows = transcript_turns(session)
     if fmt == "txt":
-        response = HttpResponse(
-            transcript_text(session, rows), content_type="text/plain; charset=utf-8"
-        )
-    else:
-        response = JsonResponse(
-            transcript_json(session, rows), json_dumps_params={"indent": 2, "ensure_ascii": False}
-        )
-    response["Content-Disposition"] = f'attachment; filename="transcript-{session.id}.{fmt}"'
+        return transcript_text_download(session, rows)
+    response = JsonResponse(
+        transcript_json(session, rows), json_dumps_params={"indent": 2, "ensure_ascii": False}
+    )
+    response["Content-Disposition"] = f'attachment; filename="transcript-{session.id}.json"'
     return response
