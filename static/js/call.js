@@ -189,25 +189,30 @@ function connect() {
   };
 }
 
+// The microphone opens asynchronously; if the socket dropped meanwhile, the
+// connection's state ("reconnecting") must not be overwritten by "connected".
+function micStatus(message, kind) {
+  if (root.dataset.state === "connected") setState("connected", message, kind);
+}
+
 async function startMicrophone() {
   if (micStarted) return;
   micStarted = true;
   if (!navigator.mediaDevices) {
     // Browsers expose the microphone only to secure pages (https:// or localhost).
     root.dataset.mic = "unavailable";
-    setState("connected", "The microphone needs a secure (https://) page. You can still type.", "warning");
+    micStatus("The microphone needs a secure (https://) page. You can still type.", "warning");
     return;
   }
   try {
     await microphone.start();
     root.dataset.mic = "on";
     muteButton.disabled = false;
-    setState("connected", "Connected. Speak, or type below.", "ok");
+    micStatus("Connected. Speak, or type below.", "ok");
   } catch (error) {
     const denied = error.name === "NotAllowedError" || error.name === "SecurityError";
     root.dataset.mic = denied ? "denied" : "unavailable";
-    setState(
-      "connected",
+    micStatus(
       denied
         ? "Microphone access was denied. You can still type; allow the microphone in your browser's site settings and reload to talk."
         : `No microphone could be opened (${error.message || error.name}). You can still type.`,
