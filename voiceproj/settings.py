@@ -72,6 +72,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "voiceproj.middleware.api_method_not_allowed_as_json",
 ]
 
 ROOT_URLCONF = "voiceproj.urls"
@@ -131,6 +132,9 @@ SIMPLE_JWT = {
 # Password guessing on the API's unauthenticated auth endpoints (login, register,
 # refresh, logout), per client address; a person never needs more.
 API_AUTH_RATE = env.str("API_AUTH_RATE", default="20/m")
+# Holds that budget (and allauth's login limits). Per process by default; give
+# several web processes one budget with e.g. CACHE_URL=redis://127.0.0.1:6379/1.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -185,9 +189,14 @@ OLLAMA_API_KEY = env.str("OLLAMA_API_KEY", default="")
 CARTESIA_MODEL = env.str("CARTESIA_MODEL", default="sonic-3")
 # Used for agents whose voice is a local (Piper) name rather than a Cartesia id.
 CARTESIA_VOICE_ID = env.str("CARTESIA_VOICE_ID", default="")
-# CPU threads per local model. 2 suits one worker per stage on a small host;
+# CPU threads for faster-whisper. 2 suits one worker per stage on a small host;
 # raise it where a host runs few workers on many cores.
 ENGINE_THREADS = env.int("ENGINE_THREADS", default=2)
+# CPU threads for each llama.cpp model. The classify and respond workers run
+# their models at the same time (speculative reply), so each gets a quarter of
+# the cores: on 2 cores, 2 threads each made the classifier 4-20x slower
+# (docs/pipeline.md) while 1 each keeps both under a second.
+LLM_THREADS = env.int("LLM_THREADS", default=max(1, (os.cpu_count() or 2) // 4))
 
 # --- WebSocket consumer (calls.consumers) -------------------------------------
 # Input audio: PCM16 mono at VOICE_INPUT_SAMPLE_RATE unless the client's `start`

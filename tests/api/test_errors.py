@@ -85,6 +85,13 @@ def test_unknown_api_paths_are_json_404s(client, auth):
         assert response.json() == {"detail": "Not found."}
 
 
+def test_wrong_method_is_a_json_405_naming_the_allowed_ones(client, auth):
+    response = client.delete("/api/health", **auth)
+    assert response.status_code == 405
+    assert response.json() == {"detail": "Method DELETE is not allowed here; use GET."}
+    assert response["Allow"] == "GET"
+
+
 def test_oversized_body_is_413(client, settings):
     body = b'{"username": "' + b"x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1) + b'"}'
     response = client.post("/api/auth/login", body, content_type="application/json")

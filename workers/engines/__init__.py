@@ -65,7 +65,7 @@ def get_llm() -> LanguageModel:
         from workers.engines.models import smollm2_gguf
 
         path = Path(settings.LLM_MODEL_PATH) if settings.LLM_MODEL_PATH else smollm2_gguf()
-        return LlamaCppLLM(path, settings.ENGINE_THREADS)
+        return LlamaCppLLM(path, settings.LLM_THREADS)
     if provider == "ollama":
         from workers.engines.ollama_llm import OllamaLLM
 
