@@ -10,6 +10,14 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
+from .models import User
+
+
+class SignedInRequest(HttpRequest):
+    """The request of a ``login_required`` view, whose user is never anonymous."""
+
+    user: User
+
 
 class JWTAuth(HttpBearer):
     """``Authorization: Bearer <access JWT>``; puts the user on ``request.user``."""

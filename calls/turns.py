@@ -41,13 +41,13 @@ def record_turn(session_id: str, turn_id: int, speaker: str, **fields: object) -
     raise RuntimeError(f"could not save turn {turn_id} of session {session_id}")
 
 
-ROLE_OF_SPEAKER = {Turn.Speaker.USER: "user", Turn.Speaker.AGENT: "assistant"}
+ROLE_OF_SPEAKER: dict[str, str] = {Turn.Speaker.USER: "user", Turn.Speaker.AGENT: "assistant"}
 
 
 def history(session_id: str, limit: int) -> list[dict[str, str]]:
     """The last ``limit`` turns with text, oldest first, as chat messages."""
     rows = (
-        Turn.objects.filter(session_id=session_id)
+        Turn.objects.filter(session__pk=session_id)
         .exclude(text="")
         .order_by("-index")
         .values_list("speaker", "text")[:limit]
@@ -73,7 +73,7 @@ def finish_agent_turn(
         total_ms=total_ms,
     )
     stt_ms = (
-        Turn.objects.filter(session_id=session_id, turn_id=turn_id, speaker=Turn.Speaker.USER)
+        Turn.objects.filter(session__pk=session_id, turn_id=turn_id, speaker=Turn.Speaker.USER)
         .values_list("stt_ms", flat=True)
         .first()
     )
