@@ -194,8 +194,9 @@ CARTESIA_VOICE_ID = env.str("CARTESIA_VOICE_ID", default="")
 ENGINE_THREADS = env.int("ENGINE_THREADS", default=2)
 # CPU threads for each llama.cpp model. The classify and respond workers run
 # their models at the same time (speculative reply), so each gets a quarter of
-# the cores: on 2 cores, 2 threads each made the classifier 4-20x slower
-# (docs/pipeline.md) while 1 each keeps both under a second.
+# the cores. On 2 cores (bench/pipeline.py, 8 text turns) 1 thread each gave
+# the intent in 0.6 s p50 / 3-4 s p95 and first audio in 1.0-1.6 s p50; 2
+# threads each: 1.5 s / 8 s and 2.9 s.
 LLM_THREADS = env.int("LLM_THREADS", default=max(1, (os.cpu_count() or 2) // 4))
 
 # --- WebSocket consumer (calls.consumers) -------------------------------------
