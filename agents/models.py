@@ -86,6 +86,26 @@ class Agent(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    # What the pipeline's workers need of an agent, sent with every job
+    # (docs/pipeline.md); the rest (owner, description, ...) stays here.
+    PIPELINE_FIELDS = (
+        "id",
+        "name",
+        "system_prompt",
+        "greeting",
+        "language",
+        "intents",
+        "classifier_model",
+        "classifier_temperature",
+        "responder_model",
+        "responder_temperature",
+        "voice",
+    )
+
+    def pipeline_config(self) -> dict[str, Any]:
+        """The agent as the job's ``agent`` object: plain JSON for the Celery tasks."""
+        return {name: getattr(self, name) for name in self.PIPELINE_FIELDS}
+
     @property
     def intent_names(self) -> list[str]:
         return [intent["name"] for intent in self.intents]

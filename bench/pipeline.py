@@ -44,7 +44,6 @@ from django.conf import settings  # noqa: E402
 
 from accounts.models import User  # noqa: E402
 from agents.models import Agent  # noqa: E402
-from calls.consumers import AGENT_FIELDS  # noqa: E402
 from calls.services import start_session  # noqa: E402
 from voiceproj.celery import app  # noqa: E402
 from workers.relay import get_relay  # noqa: E402
@@ -132,7 +131,7 @@ def bench_text_turns(client: redis.Redis, runs: int) -> dict[str, list[float]]:
     user = User.objects.create_user(name, f"{name}@example.com", uuid.uuid4().hex)
     agent = Agent.objects.create(owner=user, name="Bench agent")
     session = start_session(agent, user)
-    agent_job = {f: getattr(agent, f) for f in AGENT_FIELDS}
+    agent_job = agent.pipeline_config()
     loop = asyncio.new_event_loop()
     layer = get_channel_layer()
     channel = loop.run_until_complete(layer.new_channel("bench-turn."))

@@ -56,19 +56,6 @@ from .vad import VAD_RATE, Endpointer, Resampler, SpeechEnded, SpeechStarted, Va
 
 logger = logging.getLogger(__name__)
 
-AGENT_FIELDS = (
-    "id",
-    "name",
-    "system_prompt",
-    "greeting",
-    "language",
-    "intents",
-    "classifier_model",
-    "classifier_temperature",
-    "responder_model",
-    "responder_temperature",
-    "voice",
-)
 # One rate_limited error per second at most: answering every dropped frame
 # would turn an inbound flood into an outbound one.
 RATE_LIMIT_REPORT_S = 1.0
@@ -209,7 +196,7 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             return Close.CONFLICT
         if not await presence.claim(self.redis, self.session_id, self.channel_name):
             return Close.CONFLICT
-        self.agent = {name: getattr(session.agent, name) for name in AGENT_FIELDS}
+        self.agent = session.agent.pipeline_config()
         return None
 
     async def disconnect(self, code: int) -> None:

@@ -89,6 +89,15 @@ async def still_alive(ws) -> None:
     assert await next_event(ws) == {"type": "pong"}
 
 
+async def error_codes_before_pong(ws) -> list[str]:
+    """Ping, then the codes of the errors answered before the pong."""
+    await send_json(ws, type="ping")
+    codes = []
+    while (event := await next_event(ws))["type"] != "pong":
+        codes.append(event["code"])
+    return codes
+
+
 def test_ping_pong(workerless_server, make_call):
     call = make_call()
 
@@ -184,10 +193,7 @@ def test_flood_is_rate_limited_and_other_calls_are_unaffected(workerless_server,
                 await ws.send("{garbage")
             # The flooder's socket survives; once quiet, it is served again.
             await asyncio.sleep(1.1)
-            await send_json(ws, type="ping")
-            codes = []
-            while (event := await next_event(ws))["type"] != "pong":
-                codes.append(event["code"])
+            codes = await error_codes_before_pong(ws)
             # Some garbage was answered, the rest was dropped by the message limit
             # (its rate_limited report is at most one per second).
             assert "bad_json" in codes and set(codes) <= {"bad_json", "rate_limited"}
@@ -206,11 +212,7 @@ def test_a_flood_of_bad_frames_gets_a_bounded_number_of_errors(workerless_server
             for _ in range(200):
                 await ws.send(b"\x01\x02\x03")
             await asyncio.sleep(0.5)
-            await send_json(ws, type="ping")
-            codes = []
-            while (event := await next_event(ws))["type"] != "pong":
-                codes.append(event["code"])
-            return codes
+            return await error_codes_before_pong(ws)
 
     codes = asyncio.run(scenario())
     assert codes[0] == "bad_frame"

@@ -87,24 +87,11 @@ def turns() -> Iterator[redis.Redis]:
 
 
 def make_job(call, channel: Inbox, turn_id: int) -> dict:
-    agent = call.agent
     return {
         "session_id": call.session_id,
         "channel_name": channel.name,
         "turn_id": turn_id,
-        "agent": {
-            "id": agent.id,
-            "name": agent.name,
-            "system_prompt": agent.system_prompt,
-            "greeting": agent.greeting,
-            "language": agent.language,
-            "intents": agent.intents,
-            "classifier_model": agent.classifier_model,
-            "classifier_temperature": agent.classifier_temperature,
-            "responder_model": agent.responder_model,
-            "responder_temperature": agent.responder_temperature,
-            "voice": agent.voice,
-        },
+        "agent": call.agent.pipeline_config(),
         "history": [],
         "t0": time.time(),
     }
@@ -112,6 +99,12 @@ def make_job(call, channel: Inbox, turn_id: int) -> dict:
 
 def start_turn(turns: redis.Redis, call, turn_id: int) -> None:
     turns.set(turn_key(call.session_id), turn_id)
+
+
+def send_text_turn(turns: redis.Redis, call, job: dict, text: str) -> None:
+    """Make ``job``'s turn the call's current one and hand the caller's text to the dialog."""
+    start_turn(turns, call, job["turn_id"])
+    celery_app.send_task("workers.dialog.run_text_turn", args=[job], kwargs={"text": text})
 
 
 def events(messages: list[dict], kind: str) -> list[dict]:
@@ -144,12 +137,7 @@ def test_text_turn_streams_intent_text_and_ordered_sentences_and_saves_the_turn(
     celery_workers, make_call, channel: Inbox, turns: redis.Redis
 ) -> None:
     call = make_call()
-    start_turn(turns, call, 1)
-    celery_app.send_task(
-        "workers.dialog.run_text_turn",
-        args=[make_job(call, channel, 1)],
-        kwargs={"text": "What time do you open tomorrow?"},
-    )
+    send_text_turn(turns, call, make_job(call, channel, 1), "What time do you open tomorrow?")
     messages = channel.until_reply_done(1)
     done = assert_reply_contract(messages, 1)
     kinds = summary(messages)
@@ -179,12 +167,7 @@ def test_farewell_says_goodbye_and_ends_the_call(
 ) -> None:
     # An agent whose only intent is farewell: the classifier can pick nothing else.
     call = make_call(intents=[{"name": "farewell", "description": "the caller says goodbye"}])
-    start_turn(turns, call, 1)
-    celery_app.send_task(
-        "workers.dialog.run_text_turn",
-        args=[make_job(call, channel, 1)],
-        kwargs={"text": "Thanks, that's all. Bye now."},
-    )
+    send_text_turn(turns, call, make_job(call, channel, 1), "Thanks, that's all. Bye now.")
     messages = channel.until_reply_done(1)
     done = assert_reply_contract(messages, 1)
     assert done["end_call"] is True
@@ -235,11 +218,11 @@ def test_a_stale_turn_stops_and_saves_nothing_for_the_agent(
     celery_workers, make_call, channel: Inbox, turns: redis.Redis
 ) -> None:
     call = make_call()
-    start_turn(turns, call, 1)
-    celery_app.send_task(
-        "workers.dialog.run_text_turn",
-        args=[make_job(call, channel, 1)],
-        kwargs={"text": "Tell me a long story about the sea, with many details."},
+    send_text_turn(
+        turns,
+        call,
+        make_job(call, channel, 1),
+        "Tell me a long story about the sea, with many details.",
     )
     first = channel.receive(TURN_TIMEOUT_S)
     assert first is not None
@@ -257,12 +240,9 @@ def test_an_engine_failure_gets_the_polite_fallback_and_an_error(
     celery_workers, make_call, channel: Inbox, turns: redis.Redis
 ) -> None:
     call = make_call()
-    start_turn(turns, call, 1)
     job = make_job(call, channel, 1)
     job["agent"]["intents"] = []  # nothing to classify into: the classifier fails
-    celery_app.send_task(
-        "workers.dialog.run_text_turn", args=[job], kwargs={"text": "What time is it?"}
-    )
+    send_text_turn(turns, call, job, "What time is it?")
     messages = channel.until_reply_done(1)
     done = assert_reply_contract(messages, 1)
     assert done["text"] == FALLBACK_LINE and done["end_call"] is False
