@@ -36,6 +36,15 @@ def test_transcribe_sends_wav_with_token_auth_and_reads_transcript(deepgram: Fak
         assert wav.readframes(wav.getnframes()) == AUDIO
 
 
+def test_tag_labels_the_request_for_usage_reports(deepgram: FakeServer) -> None:
+    engine(deepgram.url).transcribe(AUDIO, 16000, tag="session-42")
+    engine(deepgram.url).transcribe(AUDIO, 16000)
+
+    tagged, untagged = deepgram.requests
+    assert tagged.query["tag"] == ["session-42"]
+    assert "tag" not in untagged.query
+
+
 def test_wrong_key_is_unauthorized(deepgram: FakeServer) -> None:
     with pytest.raises(EngineError) as err:
         engine(deepgram.url, key="wrong").transcribe(AUDIO, 16000)

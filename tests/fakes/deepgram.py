@@ -1,7 +1,8 @@
 """Fake Deepgram pre-recorded API: ``POST /v1/listen`` with ``Authorization: Token KEY``.
 
 The answer has the shape of a real response (metadata + results.channels[]
-.alternatives[]); the transcript is ``options["transcript"]``.
+.alternatives[]); the transcript is ``options["transcript"]``. Like Deepgram,
+the metadata echoes the request's ``tag`` query parameters as ``tags``.
 """
 
 import io
@@ -36,15 +37,18 @@ class DeepgramHandler(FakeHandler):
         with wave.open(io.BytesIO(request.body)) as wav:
             duration = wav.getnframes() / wav.getframerate()
         transcript = self.fake.options.get("transcript", "hello world")
+        metadata = {
+            "request_id": "11111111-1111-1111-1111-111111111111",
+            "duration": duration,
+            "channels": 1,
+            "models": ["fake-model"],
+        }
+        if "tag" in request.query:
+            metadata["tags"] = request.query["tag"]
         self.send_json(
             200,
             {
-                "metadata": {
-                    "request_id": "11111111-1111-1111-1111-111111111111",
-                    "duration": duration,
-                    "channels": 1,
-                    "models": ["fake-model"],
-                },
+                "metadata": metadata,
                 "results": {
                     "channels": [
                         {

@@ -35,8 +35,15 @@ class Transcript:
 class SpeechToText(Protocol):
     provider: str
 
-    def transcribe(self, pcm16: bytes, sample_rate: int, language: str = "en") -> Transcript:
-        """Transcribe one utterance of PCM16 mono audio."""
+    def transcribe(
+        self, pcm16: bytes, sample_rate: int, language: str = "en", *, tag: str | None = None
+    ) -> Transcript:
+        """Transcribe one utterance of PCM16 mono audio.
+
+        ``tag`` names the call the utterance belongs to (the pipeline passes the
+        session id): Deepgram labels the request with it for usage reports, the
+        instant engine looks up the call's announced text; others ignore it.
+        """
 
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}

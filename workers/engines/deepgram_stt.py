@@ -34,7 +34,10 @@ class DeepgramSTT:
         )
         self._model = model
 
-    def transcribe(self, pcm16: bytes, sample_rate: int, language: str = "en") -> Transcript:
+    def transcribe(
+        self, pcm16: bytes, sample_rate: int, language: str = "en", *, tag: str | None = None
+    ) -> Transcript:
+        """Deepgram's first alternative; ``tag`` becomes Deepgram's usage-report label."""
         validate_pcm16(pcm16, sample_rate, MAX_DURATION_S)
         if not pcm16:
             return Transcript(text="", confidence=None)
@@ -44,6 +47,7 @@ class DeepgramSTT:
                 model=self._model,
                 language=language or "en",
                 smart_format=True,
+                tag=tag,
             )
         except ApiError as exc:
             if exc.status_code is not None and 200 <= exc.status_code < 300:

@@ -37,7 +37,10 @@ class WhisperSTT:
         # time per process keeps latency predictable on small machines.
         self._lock = threading.Lock()
 
-    def transcribe(self, pcm16: bytes, sample_rate: int, language: str = "en") -> Transcript:
+    def transcribe(
+        self, pcm16: bytes, sample_rate: int, language: str = "en", *, tag: str | None = None
+    ) -> Transcript:
+        """Whisper's words for the utterance; ``tag`` means nothing to a local model."""
         validate_pcm16(pcm16, sample_rate, MAX_DURATION_S)
         if not pcm16:
             return Transcript(text="", confidence=None)
