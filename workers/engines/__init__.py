@@ -1,7 +1,8 @@
 """Engine factory: one cached engine per stage and process.
 
 ``VOICE_STT`` / ``VOICE_LLM`` / ``VOICE_TTS`` pick the provider ("local" is the
-offline default; "deepgram", "ollama", "cartesia" are the cloud/server ones).
+offline default; "deepgram", "ollama", "cartesia" are the cloud/server ones;
+"instant", for every stage, is a benchmark instrument chosen only explicitly).
 Models load on first use and stay loaded for the life of the worker process.
 """
 
@@ -54,7 +55,11 @@ def get_stt() -> SpeechToText:
             settings.ENGINE_TIMEOUT_S,
             model=settings.DEEPGRAM_MODEL,
         )
-    raise _unknown("stt", provider, "local, deepgram")
+    if provider == "instant":
+        from workers.engines.instant import InstantSTT
+
+        return InstantSTT(settings.REDIS_URL, settings.ENGINE_TIMEOUT_S)
+    raise _unknown("stt", provider, "local, deepgram, instant")
 
 
 @cache
@@ -75,7 +80,11 @@ def get_llm() -> LanguageModel:
             settings.ENGINE_TIMEOUT_S,
             api_key=settings.OLLAMA_API_KEY,
         )
-    raise _unknown("llm", provider, "local, ollama")
+    if provider == "instant":
+        from workers.engines.instant import InstantLLM
+
+        return InstantLLM(settings.INSTANT_TOKEN_MS / 1000)
+    raise _unknown("llm", provider, "local, ollama, instant")
 
 
 @cache
@@ -97,7 +106,11 @@ def get_tts() -> TextToSpeech:
             default_voice=settings.CARTESIA_VOICE_ID,
             model=settings.CARTESIA_MODEL,
         )
-    raise _unknown("tts", provider, "local, cartesia")
+    if provider == "instant":
+        from workers.engines.instant import InstantTTS
+
+        return InstantTTS()
+    raise _unknown("tts", provider, "local, cartesia, instant")
 
 
 def reset_engines() -> None:
