@@ -1,0 +1,107 @@
+"""End to end on the instant engines: a real WebSocket client ↔ real daphne ↔
+real Celery workers per queue with ``VOICE_STT/LLM/TTS=instant``, on a Redis
+database of their own (``instant_stack``), so the default-engine workers of
+other tests never see these turns and these workers never answer theirs."""
+
+import asyncio
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.test import override_settings
+
+from workers.audio import SAMPLE_WIDTH, read_wav
+from workers.engines.instant import REPLY, SAMPLE_RATE, announce, announce_key, speech_samples
+from workers.tts import split_sentences
+
+from .conftest import Call, LiveServer, Workers, subprocess_env, wait_until_disconnected
+from .instant_stack import isolated_redis_url, running_workers
+from .test_e2e import AUDIO, api_turns, of_type, record_turn
+from .wire import next_event, open_socket, stream_realtime
+
+pytestmark = pytest.mark.e2e
+
+QUEUES = ("stt", "classify", "respond", "tts")
+QUESTION_WAV = Path(__file__).resolve().parents[1] / "data" / "question_16k.wav"
+# What the caller says it will say; the instant STT hears exactly this.
+ANNOUNCED = "What time do you open tomorrow?"
+
+
+@dataclass
+class InstantStack:
+    server: LiveServer
+    workers: Workers
+    redis_url: str
+
+
+@pytest.fixture(scope="module")
+def instant_stack(
+    live_server_factory: Callable[..., LiveServer], live_log_dir: Path
+) -> Iterator[InstantStack]:
+    """daphne + one worker per pipeline queue, instant engines, an isolated Redis DB."""
+    redis_url = isolated_redis_url(settings.REDIS_URL)
+    extra = {
+        "REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": redis_url,
+        "VOICE_STT": "instant",
+        "VOICE_LLM": "instant",
+        "VOICE_TTS": "instant",
+    }
+    client = redis.Redis.from_url(redis_url)
+    client.delete(*QUEUES)  # tasks left behind by an interrupted run
+    client.close()
+    with running_workers(subprocess_env(**extra), live_log_dir, QUEUES, "instant") as workers:
+        yield InstantStack(live_server_factory(**extra), workers, redis_url)
+
+
+def test_announced_utterance_is_transcribed_answered_and_spoken_as_silence(
+    instant_stack: InstantStack, make_call: Callable[..., Call]
+) -> None:
+    call = make_call()
+    client = redis.Redis.from_url(instant_stack.redis_url)
+    announce(client, call.session_id, ANNOUNCED)
+    speech, rate = read_wav(QUESTION_WAV)
+    silence = bytes(rate * SAMPLE_WIDTH)  # one second
+
+    async def scenario() -> tuple[list[str], list[dict], bytes]:
+        url = instant_stack.server.ws_url(call.session_id)
+        async with await open_socket(url, call.token) as ws:
+            await next_event(ws, "ready")
+            await stream_realtime(ws, silence[: len(silence) // 2] + speech + silence, rate)
+            return await record_turn(ws)
+
+    sequence, received, audio = asyncio.run(scenario())
+    with override_settings(REDIS_URL=instant_stack.redis_url):
+        wait_until_disconnected([call.session_id])
+
+    first = sequence.index
+    assert first("speech.started") < first("speech.stopped") < first("transcript")
+    assert first("transcript") < first("intent") < first("response.delta")
+    assert first("audio.start") < first(AUDIO)
+    assert AUDIO not in sequence[first("audio.end") :]
+    assert first("audio.end") < first("response.done") < first("metrics") == len(sequence) - 1
+
+    assert of_type(received, "transcript")[0]["text"] == ANNOUNCED
+    assert not client.exists(announce_key(call.session_id))  # heard exactly once
+    assert of_type(received, "intent")[0]["intent"] == "question"
+    deltas = of_type(received, "response.delta")
+    assert len(deltas) > 1
+    done = of_type(received, "response.done")[0]
+    assert "".join(d["text"] for d in deltas).strip() == done["text"] == REPLY
+    assert done["interrupted"] is False
+
+    assert of_type(received, "audio.start")[0]["sample_rate"] == SAMPLE_RATE
+    assert audio == bytes(len(audio))  # silence
+    sentences = split_sentences(REPLY)
+    assert len(sentences) == 3
+    assert len(audio) == sum(speech_samples(s) for s in sentences) * SAMPLE_WIDTH
+    metrics = of_type(received, "metrics")[0]
+    for name in ("stt_ms", "classify_ms", "first_token_ms", "first_audio_ms", "total_ms"):
+        assert metrics[name] is not None, name
+
+    turns = api_turns(instant_stack.server, call)
+    assert [(t["speaker"], t["text"]) for t in turns] == [("user", ANNOUNCED), ("agent", REPLY)]
+    client.close()
