@@ -1,9 +1,11 @@
-"""Ordering one turn's reply audio for the client (see docs/pipeline.md).
+"""One turn's reply as the consumer relays it (see docs/pipeline.md).
 
 TTS jobs of two sentences may run on two workers at once, so chunks of
 sentence ``n+1`` can arrive before sentence ``n`` is done. :class:`Reply`
-holds them back and releases chunks strictly in sentence order; it does no I/O
-and is driven by the consumer's ``pipeline_*`` handlers.
+holds them back and releases chunks strictly in sentence order. It also keeps
+what the consumer's watchdog needs: when a worker last said anything about the
+turn and which tasks are running with their last heartbeat. It does no I/O and
+is driven by the consumer's ``pipeline_*`` handlers.
 """
 
 import time
@@ -26,6 +28,11 @@ class Reply:
     final: dict[str, Any] | None = None  # the pipeline.reply_done message
     timings: dict[str, int] = field(default_factory=dict)  # from workers' metrics events
     finished: bool = False
+    # A fixed line this reply speaks (the greeting, the fallback of a failed
+    # turn) rather than an answer: when it fails, its text is shown without audio.
+    line: str | None = None
+    said_before: str = ""  # what the caller heard of a failed reply this one replaces
+    running: dict[str, float] = field(default_factory=dict)  # task id → last heartbeat
     _held: dict[int, list[bytes]] = field(default_factory=dict)
     _done: dict[int, str] = field(default_factory=dict)
 
@@ -58,3 +65,26 @@ class Reply:
     @property
     def spoken_text(self) -> str:
         return " ".join(text.strip() for text in self.spoken if text.strip())
+
+    @property
+    def text(self) -> str:
+        """The reply's whole text as delivered: what was said before, then this reply."""
+        own = (self.final or {}).get("text") or self.line or self.spoken_text
+        return " ".join(part for part in (self.said_before, own) if part)
+
+    def progress(self, task: str, running: bool) -> None:
+        """A task of this turn's heartbeat (``running``) or its end."""
+        if running:
+            self.running[task] = time.monotonic()
+        else:
+            self.running.pop(task, None)
+
+    def overdue(self, now: float, stall_s: float, queue_s: float) -> bool:
+        """The turn's work is lost: a running task missed its heartbeats for
+        ``stall_s``, or no worker said anything about the turn for ``queue_s``
+        (a job waiting in a queue behind other turns, or lost on the way)."""
+        if self.finished:
+            return False
+        if any(now - beat > stall_s for beat in self.running.values()):
+            return True
+        return now - self.updated > queue_s

@@ -25,6 +25,7 @@ class Close:
     """WebSocket close codes of the protocol (plain ints: autobahn rejects int subclasses)."""
 
     NORMAL = 1000
+    SERVER_ERROR = 1011
     NOT_AUTHENTICATED = 4401
     FORBIDDEN = 4403
     NOT_FOUND = 4404
@@ -46,6 +47,14 @@ ERROR_CODES: dict[str, str] = {
     "text_too_long": "`text.text` is longer than the configured maximum.",
     "empty_text": "`text.text` is empty.",
     "pipeline_error": "A worker failed on this turn; the agent answers with a fallback line.",
+    "turn_failed": (
+        "The turn's work was lost (a worker crashed, hung or timed out, or its job was lost); "
+        "the agent says the fallback line and the call goes on."
+    ),
+    "service_unavailable": (
+        "Redis or the database is unreachable; the turn could not be started or saved. "
+        "The call goes on and recovers when the service is back."
+    ),
     "internal_error": "The server failed on that input; the call goes on.",
 }
 

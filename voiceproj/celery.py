@@ -14,7 +14,8 @@ import os
 from collections.abc import Callable
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.concurrency.solo import TaskPool as SoloPool
+from celery.signals import worker_process_init, worker_ready
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voiceproj.settings")
@@ -30,6 +31,8 @@ TASK_ROUTES = {
     "workers.tts.*": {"queue": "tts"},
     "workers.housekeeping.*": {"queue": "default"},
 }
+
+VISIBILITY_TIMEOUT_S = 150
 
 WORKER_MODULES = (
     "workers.stt",
@@ -53,10 +56,14 @@ app.conf.update(
     # long reply on one worker would otherwise stall while an idle worker of
     # the same pool could have taken it.
     worker_prefetch_multiplier=1,
-    # Acknowledge after the task ran, so a worker killed mid-turn (deploy, OOM)
-    # gives the job back to the queue instead of silently losing the turn.
+    # Acknowledge after the task ran, so a job whose whole worker died (deploy,
+    # host lost) is redelivered after the visibility timeout below rather than
+    # dropped; workers.turntask makes that redelivery a no-op once the turn was
+    # failed over. A pool process that dies is not requeued: its prefork parent
+    # reports the turn failed at once (task_failure) and the caller hears the
+    # fallback line, which beats replaying half a reply a second time.
     task_acks_late=True,
-    task_reject_on_worker_lost=True,
+    task_reject_on_worker_lost=False,
     # Pipeline results travel over the channel layer, never through a result
     # backend: storing them would only cost a Redis write per task.
     task_ignore_result=True,
@@ -72,13 +79,33 @@ app.conf.update(
     # still bounds that wait should it come back, for 20 cheap BRPOPs a second
     # per idle worker; a task pushed to an idle worker starts at once anyway.
     broker_transport_options={
-        "polling_interval": float(os.environ.get("CELERY_BROKER_POLL_S", "0.05"))
+        "polling_interval": float(os.environ.get("CELERY_BROKER_POLL_S", "0.05")),
+        # An unacknowledged job comes back this long after its worker died.
+        # Longer than the longest hard time limit (the respond queue's 100 s),
+        # so a job still running is never handed to a second worker; the
+        # default of an hour would write into calls that ended long before.
+        "visibility_timeout": VISIBILITY_TIMEOUT_S,
+        # A stalled Redis must not hold a publish (the consumer's event loop
+        # waits on it through a thread) or a worker for redis-py's defaults.
+        "socket_timeout": 5,
+        "socket_connect_timeout": 3,
     },
     broker_connection_retry_on_startup=True,
+    # A publish that cannot reach Redis gives up within about two seconds: the
+    # caller is told the service is unavailable instead of waiting.
+    task_publish_retry_policy={
+        "max_retries": 2,
+        "interval_start": 0.2,
+        "interval_step": 0.5,
+        "interval_max": 1.0,
+    },
+    # A prefork pool process loads its engines before it reports alive
+    # (load_engines below); Celery's 4 s default kills it on a busy 2-core box.
+    worker_proc_alive_timeout=120,
     # Workers import their task modules at start (the web process never does:
     # it sends tasks by name and must not load engine code).
     imports=WORKER_MODULES,
-    # Run by the default worker's embedded beat (`-B` in the Procfile).
+    # Run by `celery beat` (one process per deployment).
     beat_schedule={
         "end-abandoned-sessions": {
             "task": "workers.housekeeping.end_abandoned_sessions",
@@ -92,8 +119,20 @@ logger = logging.getLogger(__name__)
 
 
 @worker_ready.connect
-def load_engines(sender: object, **kwargs: object) -> None:
-    """Load the models a worker's queues need before it takes its first task.
+def load_engines_in_solo_worker(sender: object, **kwargs: object) -> None:
+    """A solo worker runs its tasks itself: load its engines before the first."""
+    if isinstance(sender.pool, SoloPool):  # type: ignore[attr-defined]
+        load_engines()
+
+
+@worker_process_init.connect
+def load_engines_in_pool_process(**kwargs: object) -> None:
+    """A prefork pool process (the first, or one replacing a dead one) loads its engines."""
+    load_engines()
+
+
+def load_engines() -> None:
+    """Load the models this worker's queues need before it takes its first task.
 
     A model loaded lazily would add its load time (about a second on CPU) to
     the first caller's turn on every freshly started worker.
@@ -107,7 +146,7 @@ def load_engines(sender: object, **kwargs: object) -> None:
         for _chunk in get_tts().stream("Ready.", DEFAULT_VOICE):
             pass
 
-    queues = set(sender.app.amqp.queues.consume_from or ())  # type: ignore[attr-defined]
+    queues = set(app.amqp.queues.consume_from or ())
     loaders: dict[str, Callable[[], object]] = {
         "stt": get_stt,
         "classify": get_llm,

@@ -96,6 +96,17 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0))
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default is written by daphne and four worker processes at
+    # once. WAL lets readers run beside the one writer; IMMEDIATE takes the
+    # write lock when a transaction starts, so two writers queue on the busy
+    # timeout instead of one failing with "database is locked" when it tries
+    # to upgrade a read lock; 20 s outlasts any write burst of a busy box.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        transaction_mode="IMMEDIATE",
+        timeout=env.float("SQLITE_BUSY_TIMEOUT_S", default=20.0),
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -150,12 +161,14 @@ REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "voiceproj.channel_layer.ResilientRedisChannelLayer",
         "CONFIG": {
             # redis-py 8 reads with a 5 s socket timeout by default, exactly the
             # 5 s BZPOPMIN a waiting consumer blocks in: every idle socket would
             # die with TimeoutError. The read timeout must exceed that block.
-            "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+            # A Redis that does not accept a connection within 3 s is down for the
+            # caller's purposes: fail fast; voiceproj/channel_layer.py retries.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 3}],
             # A long answer streams hundreds of audio chunks into one consumer
             # channel; the default capacity of 100 would drop them.
             "capacity": env.int("CHANNEL_CAPACITY", default=5000),
@@ -171,6 +184,9 @@ CELERY_TASK_ALWAYS_EAGER = False
 VOICE_STT = env.str("VOICE_STT", default="local")
 VOICE_LLM = env.str("VOICE_LLM", default="local")
 VOICE_TTS = env.str("VOICE_TTS", default="local")
+# VOICE_LLM=instant (benchmark instrument): pause per streamed token. 0 measures
+# the platform alone; 10 is SmolLM2-135M's pace on 2 cores (about 100 tokens/s).
+INSTANT_TOKEN_MS = env.float("INSTANT_TOKEN_MS", default=0.0)
 
 STT_MODEL = env.str("STT_MODEL", default="")
 LLM_MODEL_PATH = env.str("LLM_MODEL_PATH", default="")
@@ -214,6 +230,15 @@ VOICE_VAD_SILENCE_MS = env.int("VOICE_VAD_SILENCE_MS", default=600)
 VOICE_MAX_UTTERANCE_S = env.float("VOICE_MAX_UTTERANCE_S", default=15.0)
 VOICE_IDLE_TIMEOUT_S = env.float("VOICE_IDLE_TIMEOUT_S", default=120.0)
 VOICE_DISCONNECT_GRACE_S = env.float("VOICE_DISCONNECT_GRACE_S", default=30.0)
+# The consumer's watchdog per turn (docs/reliability.md). A worker running a
+# turn's task sends a heartbeat every second; one silent for VOICE_TURN_STALL_S
+# died (SIGKILL, OOM, a hung process), so the turn fails over to the fallback
+# line. 5 s leaves room for a busy 2-core box to miss a few beats.
+VOICE_TURN_STALL_S = env.float("VOICE_TURN_STALL_S", default=5.0)
+# No word from any worker for this long while the turn waits (in a queue behind
+# other callers' turns, or a message lost with Redis) also fails the turn: a
+# caller should not wait in silence longer than this.
+VOICE_TURN_QUEUE_S = env.float("VOICE_TURN_QUEUE_S", default=15.0)
 VOICE_HISTORY_TURNS = env.int("VOICE_HISTORY_TURNS", default=10)
 VOICE_MAX_TEXT_CHARS = env.int("VOICE_MAX_TEXT_CHARS", default=2000)
 # Flood protection: audio may arrive this many times faster than real time

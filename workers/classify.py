@@ -9,6 +9,8 @@ result is pushed.
 """
 
 import json
+import logging
+import time
 
 import redis
 from celery import shared_task
@@ -17,9 +19,16 @@ from django.conf import settings
 from workers.engines import get_llm
 from workers.engines.base import EngineError
 from workers.turnstate import is_current
+from workers.turntask import TurnTask
+
+logger = logging.getLogger(__name__)
 
 # The result outlives any waiter (which gives up after classify_timeout_s()).
 RESULT_TTL_S = 60
+# The waiter wakes this often to check that its turn is still current: a turn
+# failed over (the classify worker died) frees the respond worker at once
+# instead of after the whole timeout.
+WAIT_SLICE_S = 0.5
 
 
 def result_key(session_id: str, turn_id: int) -> str:
@@ -38,28 +47,34 @@ def classify_timeout_s() -> float:
 
 
 def _redis() -> redis.Redis:
-    # redis-py's default 5 s read timeout would cut a BLPOP that may block longer.
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=classify_timeout_s() + 5)
+    # A BLPOP slice plus a margin; a stalled Redis fails the read after that.
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=WAIT_SLICE_S + 5)
 
 
-@shared_task(name="workers.classify.classify_intent", soft_time_limit=40, time_limit=50)
+@shared_task(
+    name="workers.classify.classify_intent", base=TurnTask, soft_time_limit=40, time_limit=50
+)
 def classify_intent(job: dict, text: str) -> None:
-    """Label ``text`` with one of the agent's intents and push the result."""
+    """Label ``text`` with one of the agent's intents and push the result.
+
+    Every failure is pushed as an error result, so the waiting responder falls
+    back at once rather than waiting out its timeout.
+    """
     result: dict[str, object]
-    if not is_current(job["session_id"], job["turn_id"]):
-        result = {"error": "stale", "message": "The turn is over."}
-    else:
-        agent = job["agent"]
-        try:
-            intent = get_llm().classify(
-                text,
-                agent["intents"],
-                model=agent["classifier_model"],
-                temperature=agent["classifier_temperature"],
-            )
-            result = {"intent": intent}
-        except EngineError as exc:
-            result = {"error": exc.code, "message": exc.message}
+    agent = job["agent"]
+    try:
+        intent = get_llm().classify(
+            text,
+            agent["intents"],
+            model=agent["classifier_model"],
+            temperature=agent["classifier_temperature"],
+        )
+        result = {"intent": intent}
+    except EngineError as exc:
+        result = {"error": exc.code, "message": exc.message}
+    except Exception as exc:  # a provider bug must still answer the waiter
+        logger.exception("classifier failed on turn %s of %s", job["turn_id"], job["session_id"])
+        result = {"error": "failed", "message": f"The classifier failed ({type(exc).__name__})."}
     key = result_key(job["session_id"], job["turn_id"])
     client = _redis()
     client.rpush(key, json.dumps(result))
@@ -72,7 +87,12 @@ def wait_for_intent(job: dict, text: str) -> str:
     client = _redis()
     client.delete(key)
     classify_intent.apply_async(args=[job], kwargs={"text": text})
-    popped = client.blpop([key], timeout=classify_timeout_s())
+    deadline = time.monotonic() + classify_timeout_s()
+    popped = None
+    while popped is None and time.monotonic() < deadline:
+        if not is_current(job["session_id"], job["turn_id"]):
+            raise EngineError("classify", "celery", "stale", "The turn is over.")
+        popped = client.blpop([key], timeout=WAIT_SLICE_S)
     if popped is None:
         raise EngineError("classify", "celery", "timeout", "No classify worker answered in time.")
     result = json.loads(popped[1])

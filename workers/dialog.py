@@ -10,13 +10,11 @@ from celery import shared_task
 
 from calls.turns import record_turn
 from workers.respond import answer
-from workers.turnstate import is_current
+from workers.turntask import TurnTask
 
 
-@shared_task(name="workers.dialog.run_text_turn", soft_time_limit=90, time_limit=100)
+@shared_task(name="workers.dialog.run_text_turn", base=TurnTask, soft_time_limit=90, time_limit=100)
 def run_text_turn(job: dict, text: str) -> None:
     """Save the typed user turn and answer it."""
-    if not is_current(job["session_id"], job["turn_id"]):
-        return
     record_turn(job["session_id"], job["turn_id"], "user", text=text)
     answer(job, text)

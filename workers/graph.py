@@ -24,11 +24,10 @@ from typing import Protocol, TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from voiceproj.pipeline import FALLBACK_LINE, FAREWELL_LINE
 from workers.engines.base import EngineError
 
 FAREWELL_INTENT = "farewell"
-FAREWELL_LINE = "Thank you for calling. Goodbye!"
-FALLBACK_LINE = "Sorry, I'm having trouble answering right now. Could you say that again?"
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,9 @@ from calls.presence import presence_key
 from calls.services import end_session
 
 
-@shared_task(name="workers.housekeeping.end_abandoned_sessions", time_limit=60)
+# Both limits are set: the global soft limit (100 s) above a task's own hard
+# limit makes Celery refuse to send the task (beat failed every minute).
+@shared_task(name="workers.housekeeping.end_abandoned_sessions", soft_time_limit=50, time_limit=60)
 def end_abandoned_sessions() -> int:
     """End abandoned active sessions; return how many were ended."""
     quiet_for = timedelta(seconds=settings.VOICE_IDLE_TIMEOUT_S + settings.VOICE_DISCONNECT_GRACE_S)

@@ -28,6 +28,7 @@ from workers.engines.base import EngineError
 from workers.graph import Spoken, build_dialog_graph
 from workers.tts import synthesize
 from workers.turnstate import is_current
+from workers.turntask import TurnTask
 
 # About three spoken sentences; a voice reply longer than that loses the caller.
 MAX_REPLY_TOKENS = 120
@@ -210,8 +211,6 @@ class TurnReply:
 
 def answer(job: dict, text: str) -> None:
     """Run the dialog graph for the caller's ``text`` and close the turn."""
-    if not is_current(job["session_id"], job["turn_id"]):
-        return
     nodes = TurnReply(job, text)
     state = build_dialog_graph(nodes).invoke({"text": text})
     if nodes.stale:
@@ -258,7 +257,7 @@ def answer(job: dict, text: str) -> None:
     )
 
 
-@shared_task(name="workers.respond.reply", soft_time_limit=90, time_limit=100)
+@shared_task(name="workers.respond.reply", base=TurnTask, soft_time_limit=90, time_limit=100)
 def reply(job: dict, text: str) -> None:
     """Answer the caller's transcribed ``text``."""
     answer(job, text)

@@ -20,7 +20,7 @@ from workers import relay
 from workers.engines import get_stt
 from workers.engines.base import EngineError
 from workers.respond import reply
-from workers.turnstate import is_current
+from workers.turntask import TurnTask
 
 
 def _send(job: dict, message: dict) -> None:
@@ -35,15 +35,15 @@ def _nothing_to_answer(job: dict) -> None:
     _send(job, {"type": "pipeline.reply_done", "text": "", "sentences": 0, "end_call": False})
 
 
-@shared_task(name="workers.stt.transcribe", soft_time_limit=30, time_limit=40)
+@shared_task(name="workers.stt.transcribe", base=TurnTask, soft_time_limit=30, time_limit=40)
 def transcribe(job: dict, audio: str, sample_rate: int) -> None:
     """Transcribe the utterance, save and announce it, then start the reply."""
-    if not is_current(job["session_id"], job["turn_id"]):
-        return
     started = time.monotonic()
     try:
         pcm = base64.b64decode(audio, validate=True)
-        transcript = get_stt().transcribe(pcm, sample_rate, job["agent"].get("language", "en"))
+        transcript = get_stt().transcribe(
+            pcm, sample_rate, job["agent"].get("language", "en"), tag=job["session_id"]
+        )
     except (binascii.Error, EngineError) as exc:
         reason = exc.code if isinstance(exc, EngineError) else "bad_audio"
         message = f"Could not transcribe the utterance ({reason})."

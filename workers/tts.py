@@ -1,10 +1,12 @@
 """The tts queue: speech for one sentence of a reply, streamed as it is made.
 
 Consumes ``workers.tts.synthesize(job, sentence=n, text=...)`` (one per
-sentence, from the responder) and ``workers.tts.speak_greeting(job)`` (turn 0,
-from the consumer). Produces ``pipeline.audio`` messages (PCM16 chunks of
-sentence ``n``) and then ``pipeline.sentence_done`` on the consumer's channel;
-the greeting also closes its turn with ``pipeline.reply_done``.
+sentence, from the responder) and ``workers.tts.speak_text(job, text=...)``
+(a whole reply the agent says by itself, from the consumer: the greeting as
+turn 0, the fallback line of a failed turn). Produces ``pipeline.audio``
+messages (PCM16 chunks of sentence ``n``) and then ``pipeline.sentence_done``
+on the consumer's channel; ``speak_text`` also closes its turn with
+``pipeline.reply_done``.
 
 The turn is checked before work and between chunks: a barged-in turn stops
 within one chunk. A TTS failure ends the sentence without audio, so the
@@ -20,6 +22,7 @@ from workers import relay
 from workers.engines import get_tts
 from workers.engines.base import EngineError
 from workers.turnstate import is_current
+from workers.turntask import TurnTask
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +37,6 @@ def split_sentences(text: str) -> list[str]:
 def speak(job: dict, sentence: int, text: str) -> bool:
     """Stream ``text`` as sentence ``sentence``; False when the turn went stale."""
     session_id, turn_id, channel = job["session_id"], job["turn_id"], job["channel_name"]
-    if not is_current(session_id, turn_id):
-        return False
     tts = get_tts()
     try:
         for pcm in tts.stream(text, job["agent"]["voice"]):
@@ -68,18 +69,18 @@ def speak(job: dict, sentence: int, text: str) -> bool:
     return True
 
 
-@shared_task(name="workers.tts.synthesize", soft_time_limit=30, time_limit=40)
+@shared_task(name="workers.tts.synthesize", base=TurnTask, soft_time_limit=30, time_limit=40)
 def synthesize(job: dict, sentence: int, text: str) -> None:
     """Speak one sentence of a reply."""
     speak(job, sentence, text)
 
 
-@shared_task(name="workers.tts.speak_greeting", soft_time_limit=60, time_limit=75)
-def speak_greeting(job: dict) -> None:
-    """Speak the agent's greeting as turn 0, sentence by sentence, then close the turn."""
-    sentences = split_sentences(job["agent"].get("greeting", ""))
-    for index, text in enumerate(sentences):
-        if not speak(job, index, text):
+@shared_task(name="workers.tts.speak_text", base=TurnTask, soft_time_limit=60, time_limit=75)
+def speak_text(job: dict, text: str) -> None:
+    """Speak ``text`` as the turn's whole reply, sentence by sentence, then close the turn."""
+    sentences = split_sentences(text)
+    for index, sentence in enumerate(sentences):
+        if not speak(job, index, sentence):
             return
     relay.send(
         job["channel_name"],

@@ -12,7 +12,7 @@ Fixtures
     ``.url`` (``http://127.0.0.1:PORT``), ``.ws_url(session_id, **query)``.
 ``workerless_server``    a daphne whose Celery tasks go nowhere (in-memory broker),
     for tests that send the workers' channel-layer messages themselves.
-``celery_workers``       one real ``celery worker -P solo`` process per queue
+``celery_workers``       one real ``celery worker -P prefork -c 1`` process per queue
     (stt, classify, respond, tts, default), session-scoped; started only by the
     tests that ask for it. Each worker's log is ``celery_workers.logs[queue]``.
 ``make_call``            creates a user, an agent and an active call session and
@@ -181,6 +181,25 @@ class Workers:
     def log(self, queue: str) -> str:
         return self.log_paths[queue].read_text(errors="replace")
 
+    def wait_ready(self, queues: tuple[str, ...], timeout: float = WORKER_READY_TIMEOUT_S) -> None:
+        """Wait until each worker of ``queues`` logs ``ready`` (its engines are loaded)."""
+        deadline = time.monotonic() + timeout
+        pending = set(queues)
+        while pending and time.monotonic() < deadline:
+            for queue in list(pending):
+                proc = self.processes[queue]
+                if proc.poll() is not None:
+                    raise RuntimeError(f"worker {queue} exited:\n{self.log(queue)}")
+                if " ready." in self.log(queue):
+                    pending.discard(queue)
+            time.sleep(0.2)
+        if pending:
+            raise RuntimeError(f"workers not ready: {sorted(pending)}")
+
+    def stop(self) -> None:
+        for proc in self.processes.values():
+            _stop(proc)
+
 
 def _purge_queues() -> None:
     """Drop tasks left in the test broker by an earlier, interrupted run."""
@@ -189,18 +208,15 @@ def _purge_queues() -> None:
     client.close()
 
 
-@pytest.fixture(scope="session")
-def celery_workers(django_db_setup: None, live_log_dir: Path) -> Iterator[Workers]:
-    """Start ``celery -A voiceproj worker -Q <queue> -P solo`` for every queue.
-
-    Waits until each worker logs ``ready`` (engines load lazily in the tasks or
-    eagerly at worker start, as the worker modules decide).
-    """
-    _purge_queues()
-    env = subprocess_env()
+def start_workers(
+    log_dir: Path, env: dict[str, str], queues: tuple[str, ...] = QUEUES, tag: str = ""
+) -> Workers:
+    """Start ``celery -A voiceproj worker -Q <queue> -P prefork -c 1`` per queue
+    (the Procfile's pool) and wait until each logs ``ready``; stop them with
+    :meth:`Workers.stop`. ``tag`` keeps log names apart between stacks."""
     workers = Workers(processes={})
-    for queue in QUEUES:
-        log_path = live_log_dir / f"celery-{queue}.log"
+    for queue in queues:
+        log_path = log_dir / f"celery{tag}-{queue}.log"
         workers.log_paths[queue] = log_path
         workers.processes[queue] = subprocess.Popen(
             [
@@ -211,7 +227,9 @@ def celery_workers(django_db_setup: None, live_log_dir: Path) -> Iterator[Worker
                 "-Q",
                 queue,
                 "-P",
-                "solo",
+                "prefork",
+                "-c",
+                "1",
                 "-n",
                 f"{queue}-{uuid.uuid4().hex[:8]}@%h",
                 "--loglevel",
@@ -225,22 +243,20 @@ def celery_workers(django_db_setup: None, live_log_dir: Path) -> Iterator[Worker
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + WORKER_READY_TIMEOUT_S
-        pending = set(QUEUES)
-        while pending and time.monotonic() < deadline:
-            for queue in list(pending):
-                proc = workers.processes[queue]
-                if proc.poll() is not None:
-                    raise RuntimeError(f"worker {queue} exited:\n{workers.log(queue)}")
-                if " ready." in workers.log(queue):
-                    pending.discard(queue)
-            time.sleep(0.2)
-        if pending:
-            raise RuntimeError(f"workers not ready: {sorted(pending)}")
-        yield workers
-    finally:
-        for proc in workers.processes.values():
-            _stop(proc)
+        workers.wait_ready(queues)
+    except BaseException:
+        workers.stop()
+        raise
+    return workers
+
+
+@pytest.fixture(scope="session")
+def celery_workers(django_db_setup: None, live_log_dir: Path) -> Iterator[Workers]:
+    """One real worker process per queue against the test database and Redis."""
+    _purge_queues()
+    workers = start_workers(live_log_dir, subprocess_env())
+    yield workers
+    workers.stop()
 
 
 @dataclass

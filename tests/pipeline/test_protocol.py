@@ -720,11 +720,18 @@ def test_tasks_carry_the_job_of_the_pipeline_contract(broker_spy, make_call):
             {"name": "farewell", "description": "bye"},
         ],
     )
-    Turn.objects.create(session=call.session, index=0, turn_id=0, speaker="agent", text="Hi.")
 
     async def scenario():
         async with await connected(server, call) as ws:
             greeting = await asyncio.to_thread(take_task, spy, "tts")
+            await asyncio.to_thread(
+                Turn.objects.create,
+                session=call.session,
+                index=0,
+                turn_id=0,
+                speaker="agent",
+                text="Hi.",
+            )
             await send_json(ws, type="text", text="What is new?")
             typed = await asyncio.to_thread(take_task, spy, "respond")
             await stream_realtime(ws, speech_16k() + b"\0" * 32000, 16000)
@@ -733,7 +740,7 @@ def test_tasks_carry_the_job_of_the_pipeline_contract(broker_spy, make_call):
 
     greeting, typed, spoken = asyncio.run(scenario())
     name, (job,), extra = greeting
-    assert name == "workers.tts.speak_greeting" and extra == {}
+    assert name == "workers.tts.speak_text" and extra == {"text": "Welcome!"}
     assert job["session_id"] == call.session_id and job["turn_id"] == 0
     assert job["channel_name"].startswith("specific.")
     assert job["agent"]["greeting"] == "Welcome!" and job["agent"]["name"] == "Ada"
@@ -751,7 +758,7 @@ def test_tasks_carry_the_job_of_the_pipeline_contract(broker_spy, make_call):
         "voice",
     }
     assert [i["name"] for i in job["agent"]["intents"]] == ["question", "farewell"]
-    assert job["history"] == [{"role": "assistant", "content": "Hi."}]
+    assert job["history"] == []  # a fixed line needs none
     assert isinstance(job["t0"], float)
 
     name, (job,), extra = typed
@@ -760,6 +767,7 @@ def test_tasks_carry_the_job_of_the_pipeline_contract(broker_spy, make_call):
         {"text": "What is new?"},
         1,
     )
+    assert job["history"] == [{"role": "assistant", "content": "Hi."}]
 
     name, (job,), extra = spoken
     assert name == "workers.stt.transcribe" and job["turn_id"] == 2

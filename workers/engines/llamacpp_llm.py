@@ -8,6 +8,7 @@ whatever Ollama tag an agent names, so agents work unchanged offline.
 
 import atexit
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import cast
@@ -27,6 +28,8 @@ MAX_TEXT_TOKENS = 200
 TEMPLATE_TOKENS = 8
 # The content-free input for calibration; any neutral filler works.
 CONTENT_FREE = "N/A"
+# Intent sets whose calibration is kept (two forward passes each to redo).
+MAX_CACHED_PRIORS = 64
 
 
 class LlamaCppLLM:
@@ -48,7 +51,9 @@ class LlamaCppLLM:
         atexit.register(self._llm.close)
         # A llama.cpp context is single-threaded state (KV cache, logits).
         self._lock = threading.Lock()
-        self._priors: dict[tuple[tuple[str, str], ...], dict[str, float]] = {}
+        # Calibration priors per intent set, most recently used last; bounded,
+        # since every agent edit makes a new set and a worker lives for weeks.
+        self._priors: OrderedDict[tuple[tuple[str, str], ...], dict[str, float]] = OrderedDict()
 
     def stream(
         self, messages: Sequence[Message], model: str, temperature: float, max_tokens: int
@@ -123,6 +128,9 @@ class LlamaCppLLM:
                 # label's score for a content-free input removes that bias
                 # (9 → 18 right of 24 on bench/intents.py).
                 self._priors[key] = self._label_scores(CONTENT_FREE, intents)
+                if len(self._priors) > MAX_CACHED_PRIORS:
+                    self._priors.popitem(last=False)
+            self._priors.move_to_end(key)
             prior = self._priors[key]
         return max(names, key=lambda n: scores[n] - prior[n])
 
