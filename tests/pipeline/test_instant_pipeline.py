@@ -17,8 +17,15 @@ from workers.audio import SAMPLE_WIDTH, read_wav
 from workers.engines.instant import REPLY, SAMPLE_RATE, announce, announce_key, speech_samples
 from workers.tts import split_sentences
 
-from .conftest import Call, LiveServer, Workers, subprocess_env, wait_until_disconnected
-from .instant_stack import isolated_redis_url, running_workers
+from .conftest import (
+    Call,
+    LiveServer,
+    Workers,
+    start_workers,
+    subprocess_env,
+    wait_until_disconnected,
+)
+from .instant_stack import isolated_redis_url
 from .test_e2e import AUDIO, api_turns, of_type, record_turn
 from .wire import next_event, open_socket, stream_realtime
 
@@ -53,15 +60,24 @@ def instant_stack(
     client = redis.Redis.from_url(redis_url)
     client.delete(*QUEUES)  # tasks left behind by an interrupted run
     client.close()
-    with running_workers(subprocess_env(**extra), live_log_dir, QUEUES, "instant") as workers:
+    workers = start_workers(live_log_dir, subprocess_env(**extra), QUEUES, tag="-instant")
+    try:
         yield InstantStack(live_server_factory(**extra), workers, redis_url)
+    finally:
+        workers.stop()
+
+
+@pytest.fixture
+def client(instant_stack: InstantStack) -> Iterator[redis.Redis]:
+    """A client of the stack's Redis, where the instant STT looks for announcements."""
+    with redis.Redis.from_url(instant_stack.redis_url) as client:
+        yield client
 
 
 def test_announced_utterance_is_transcribed_answered_and_spoken_as_silence(
-    instant_stack: InstantStack, make_call: Callable[..., Call]
+    instant_stack: InstantStack, client: redis.Redis, make_call: Callable[..., Call]
 ) -> None:
     call = make_call()
-    client = redis.Redis.from_url(instant_stack.redis_url)
     announce(client, call.session_id, ANNOUNCED)
     speech, rate = read_wav(QUESTION_WAV)
     silence = bytes(rate * SAMPLE_WIDTH)  # one second
@@ -104,4 +120,3 @@ def test_announced_utterance_is_transcribed_answered_and_spoken_as_silence(
 
     turns = api_turns(instant_stack.server, call)
     assert [(t["speaker"], t["text"]) for t in turns] == [("user", ANNOUNCED), ("agent", REPLY)]
-    client.close()
