@@ -245,6 +245,13 @@ VOICE_MAX_TEXT_CHARS = env.int("VOICE_MAX_TEXT_CHARS", default=2000)
 # (a client catching up after a network stall), with two seconds of burst.
 VOICE_MAX_AUDIO_SPEEDUP = env.float("VOICE_MAX_AUDIO_SPEEDUP", default=3.0)
 VOICE_MAX_MESSAGES_PER_S = env.float("VOICE_MAX_MESSAGES_PER_S", default=20.0)
+# Transport limit (voiceproj/serve.py): a WebSocket message or frame over this
+# many bytes closes the socket with 1009, checked on the frame header before
+# the payload is buffered. The largest valid input is an audio frame of 1000 ms
+# at 48 kHz (96,000 bytes) or a text message of 64 KiB; 128 KiB leaves room
+# above both. autobahn holds outgoing messages to it as well: the largest is an
+# audio chunk (Piper's 0.5 s is 22,050 bytes; Cartesia's at most 64 KiB).
+VOICE_MAX_WS_MESSAGE_BYTES = env.int("VOICE_MAX_WS_MESSAGE_BYTES", default=128 * 1024)
 
 LOGGING = {
     "version": 1,

@@ -109,7 +109,8 @@ def _start_daphne(log_dir: Path, env: dict[str, str]) -> LiveServer:
     port = free_port()
     log_path = log_dir / f"daphne-{port}.log"
     proc = subprocess.Popen(
-        [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "voiceproj.asgi:application"],
+        [sys.executable, "-m", "voiceproj.serve"]
+        + ["-b", "127.0.0.1", "-p", str(port), "voiceproj.asgi:application"],
         cwd=ROOT,
         env=env,
         stdout=log_path.open("wb"),
