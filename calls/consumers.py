@@ -466,9 +466,13 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             await self.send(
                 event("response.done", turn_id=old_reply.turn_id, text=text, interrupted=True)
             )
-        await database_sync_to_async(record_turn)(
-            self.session_id, old_reply.turn_id, Turn.Speaker.AGENT, text=text, interrupted=True
-        )
+        try:
+            await database_sync_to_async(record_turn)(
+                self.session_id, old_reply.turn_id, Turn.Speaker.AGENT, text=text, interrupted=True
+            )
+        except SERVICE_ERRORS as exc:
+            # The new turn must not be lost with it; the workers' save stands.
+            logger.warning("session %s: interrupted turn not saved: %s", self.session_id, exc)
 
     async def _start_task(self, name: str, **extra: Any) -> None:
         """Hand the current turn to the workers; if that fails, the caller is told."""

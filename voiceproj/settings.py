@@ -96,7 +96,17 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0))
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Bounded waits, so an unreachable or locked database costs a caller a
+    # service_unavailable error within seconds, never a call that hangs:
+    # connect in 5 s; wait 10 s at most for a row lock; and end a transaction
+    # left idle for 60 s by a client that vanished without closing its
+    # socket, whose locks would otherwise block every write to that call.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    DATABASES["default"]["OPTIONS"].setdefault(
+        "options", "-c lock_timeout=10000 -c idle_in_transaction_session_timeout=60000"
+    )
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded default is written by daphne and four worker processes at
     # once. WAL lets readers run beside the one writer; IMMEDIATE takes the
     # write lock when a transaction starts, so two writers queue on the busy

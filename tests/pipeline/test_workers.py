@@ -5,6 +5,7 @@ place of the consumer (docs/pipeline.md is the contract checked here)."""
 import asyncio
 import base64
 import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -291,3 +292,34 @@ def test_housekeeping_ends_abandoned_sessions_but_not_held_ones(
         assert CallSession.objects.get(pk=held.session.pk).status == "active"
     finally:
         turns.delete(presence_key(held.session_id))
+
+
+def test_a_redelivered_job_runs_once_and_heartbeats_while_running(
+    celery_workers, make_call, channel: Inbox, turns: redis.Redis
+) -> None:
+    call = make_call()
+    start_turn(turns, call, 1)
+    job = make_job(call, channel, 1)
+    task_id = str(uuid.uuid4())
+    for _ in range(2):  # the broker hands the same job out twice (a redelivery)
+        celery_app.send_task(
+            "workers.tts.synthesize",
+            args=[job],
+            kwargs={"sentence": 0, "text": "This sentence is spoken once."},
+            task_id=task_id,
+        )
+    messages: list[dict] = []
+    deadline = time.monotonic() + TURN_TIMEOUT_S
+    while "redelivered" not in celery_workers.log("tts") and time.monotonic() < deadline:
+        message = channel.receive(0.5)
+        if message is not None:
+            messages.append(message)
+    while (message := channel.receive(1.0)) is not None:
+        messages.append(message)
+    assert [m["type"] for m in messages].count("pipeline.sentence_done") == 1
+    audio = [m for m in messages if m["type"] == "pipeline.audio"]
+    speech = b"".join(m["pcm"] for m in audio)
+    seconds = len(speech) / 2 / audio[0]["sample_rate"]
+    assert 1.0 < seconds < 4.0, "one sentence of speech, not two"
+    beats = [m for m in channel.progress if m["task"] == task_id]
+    assert beats[0]["running"] is True and beats[-1]["running"] is False

@@ -1,0 +1,152 @@
+"""supervisord.conf (``make run``) and docker-compose.yml run the same processes.
+
+Both files are read as their tools read them: supervisord's ini expands
+``%(name)s`` and ``%%`` exactly as configparser's basic interpolation does, and
+compose's YAML merges the ``x-app`` anchor (PyYAML's safe loader does too).
+"""
+
+import configparser
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from voiceproj.celery import ALL_QUEUES
+
+ROOT = Path(__file__).resolve().parents[1]
+# What supervisord expands in supervisord.conf; the ENV_ values are the Makefile's defaults.
+EXPANSIONS = {
+    "here": str(ROOT),
+    "ENV_PORT": "8000",
+    "ENV_FLOWER_PORT": "5555",
+    "ENV_RUN_DIR": str(ROOT / ".run"),
+}
+# Compose services that are infrastructure, not processes of the platform.
+INFRASTRUCTURE = {"postgres", "redis"}
+# The supervision policy every program must share (supervisord.conf explains each value).
+POLICY = {
+    "directory": str(ROOT),
+    "autorestart": "true",
+    "startsecs": "2",
+    "startretries": "10",
+    "stopwaitsecs": "10",
+    "stopasgroup": "false",
+    "killasgroup": "true",
+    "redirect_stderr": "true",
+    "stdout_logfile": "/dev/stdout",
+    "stdout_logfile_maxbytes": "0",
+}
+
+
+def supervisord_config() -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(defaults=EXPANSIONS)
+    parser.read(ROOT / "supervisord.conf")
+    return parser
+
+
+def supervisord_programs() -> dict[str, configparser.SectionProxy]:
+    parser = supervisord_config()
+    return {
+        name.removeprefix("program:"): parser[name]
+        for name in parser.sections()
+        if name.startswith("program:")
+    }
+
+
+def supervisord_commands() -> dict[str, list[str]]:
+    return {
+        name: shlex.split(section["command"]) for name, section in supervisord_programs().items()
+    }
+
+
+def compose_services() -> dict[str, dict]:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    return {name: spec for name, spec in services.items() if name not in INFRASTRUCTURE}
+
+
+def compose_commands() -> dict[str, list[str]]:
+    """Each service's process; ``sh -c "setup && exec CMD"`` counts as CMD."""
+    commands = {}
+    for name, spec in compose_services().items():
+        argv = spec["command"]
+        if argv[:2] == ["sh", "-c"]:
+            argv = shlex.split(argv[2].split("&&")[-1])
+            argv = argv[1:] if argv[0] == "exec" else argv
+        commands[name] = argv
+    return commands
+
+
+def option(argv: list[str], flag: str) -> str | None:
+    return argv[argv.index(flag) + 1] if flag in argv else None
+
+
+def celery_command(argv: list[str]) -> str | None:
+    """``worker`` / ``beat`` / ``flower`` for a ``celery -A voiceproj ...`` command line."""
+    if Path(argv[0]).name != "celery":
+        return None
+    return next(arg for arg in argv[1:] if not arg.startswith("-") and arg != "voiceproj")
+
+
+BOTH = pytest.mark.parametrize(
+    "commands", [supervisord_commands, compose_commands], ids=["supervisord", "compose"]
+)
+
+
+def test_both_run_the_same_processes() -> None:
+    assert set(supervisord_commands()) == set(compose_commands())
+
+
+@BOTH
+def test_each_queue_has_exactly_one_worker(commands) -> None:
+    consumers = {
+        name: option(argv, "-Q").split(",")
+        for name, argv in commands().items()
+        if celery_command(argv) == "worker"
+    }
+    for queue in ALL_QUEUES:
+        assert [name for name, queues in consumers.items() if queue in queues] == [queue]
+    assert sorted(q for queues in consumers.values() for q in queues) == sorted(ALL_QUEUES)
+
+
+def test_workers_use_the_same_pool_and_concurrency_in_both() -> None:
+    supervised, composed = supervisord_commands(), compose_commands()
+    for queue in ALL_QUEUES:
+        for flag in ("-P", "-c", "-n"):
+            assert option(supervised[queue], flag) == option(composed[queue], flag), (queue, flag)
+
+
+@BOTH
+def test_one_beat_and_no_worker_runs_an_embedded_one(commands) -> None:
+    argvs = commands().values()
+    assert sum(celery_command(argv) == "beat" for argv in argvs) == 1
+    assert not [argv for argv in argvs if "-B" in argv or "--beat" in argv]
+
+
+def test_compose_runs_a_single_beat_replica() -> None:
+    assert compose_services()["beat"]["deploy"]["replicas"] == 1
+
+
+@BOTH
+def test_web_runs_daphne_through_voiceproj_serve(commands) -> None:
+    argv = commands()["web"]
+    assert argv[1:3] == ["-m", "voiceproj.serve"]
+    assert argv[-1] == "voiceproj.asgi:application"
+
+
+def test_every_program_is_in_the_one_group() -> None:
+    parser = supervisord_config()
+    groups = [name for name in parser.sections() if name.startswith("group:")]
+    assert groups == ["group:voice"]
+    assert sorted(parser["group:voice"]["programs"].split(",")) == sorted(supervisord_programs())
+
+
+def test_every_program_is_supervised_alike() -> None:
+    for name, section in supervisord_programs().items():
+        assert {key: section.get(key) for key in POLICY} == POLICY, name
+
+
+def test_every_compose_service_restarts() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    for name, spec in services.items():
+        assert spec.get("restart") == "unless-stopped", name
