@@ -20,6 +20,7 @@ from django.db import connection
 
 from calls.models import CallSession, Turn
 from calls.presence import presence_key
+from tests.fakes.ollama import ollama_server
 from voiceproj.pipeline import FALLBACK_LINE
 from workers.audio import rms
 
@@ -37,6 +38,8 @@ TURN_TIMEOUT_S = 90.0
 # The documented bound for a worker's death to reach the caller is
 # VOICE_TURN_STALL_S; a killed pool process is reported by its parent at once.
 FAILURE_BOUND_S = settings.VOICE_TURN_STALL_S + 2
+# An engine request's bound in the hung-engine test (ENGINE_TIMEOUT_S, 30 s by default).
+HUNG_ENGINE_TIMEOUT_S = 3.0
 RECEIVED = re.compile(r"Task [\w.]+\[([0-9a-f-]+)\] received")
 
 
@@ -328,3 +331,56 @@ def test_a_caller_vanishing_mid_answer_keeps_what_was_heard_and_ends_the_session
     assert agent.interrupted is True
     shown = " ".join("".join(e["text"] for e in heard.of("response.delta")).split())
     assert agent.text and shown.startswith(agent.text), (agent.text, shown)
+
+
+@pytest.fixture(scope="module")
+def stalling_llm_stack(live_server_factory, live_log_dir) -> Iterator[tuple[LiveServer, object]]:
+    """daphne and workers whose LLM is an Ollama server that can stall."""
+    fake = ollama_server()
+    private_redis = RedisProcess(live_log_dir)
+    private_redis.start()
+    env = {
+        "REDIS_URL": private_redis.url,
+        "CELERY_BROKER_URL": private_redis.url,
+        "VOICE_LLM": "ollama",
+        "OLLAMA_HOST": fake.url,
+        "ENGINE_TIMEOUT_S": str(HUNG_ENGINE_TIMEOUT_S),
+    }
+    server = live_server_factory(**env)
+    workers = start_workers(
+        live_log_dir, subprocess_env(**env), ("classify", "respond", "tts"), tag="-stall"
+    )
+    yield server, fake
+    workers.stop()
+    private_redis.kill()
+    fake.close()
+
+
+def test_a_hung_engine_costs_the_caller_the_engine_timeout_then_the_fallback(
+    stalling_llm_stack, make_call
+) -> None:
+    server, fake = stalling_llm_stack
+    call = make_call(classifier_model="qwen2.5:1.5b", responder_model="llama3.2:1b")
+    heard = Heard()
+
+    async def scenario() -> float:
+        async with await open_socket(server.ws_url(call.session_id), call.token) as ws:
+            await hear_until(ws, heard, "ready")
+            fake.mode, fake.slow_s = "slow", 600.0  # the model server stops answering
+            sent_at = time.monotonic()
+            await send_json(ws, type="text", text="Is anybody there?")
+            await hear_until(ws, heard, "metrics")
+            fake.mode = "ok"
+            fake.release.set()  # stream the whole reply at once
+            after = await answered(ws, heard, "Are you back?")
+            assert after["text"] == "Hello there. How can I help?"
+            return sent_at
+
+    sent_at = asyncio.run(scenario())
+    error = heard.of("error")[0]
+    assert error["code"] == "pipeline_error"
+    took = heard.time_of("error", code="pipeline_error") - sent_at
+    print(f"the caller heard of the hung engine after {took:.2f} s")
+    assert took < HUNG_ENGINE_TIMEOUT_S + FAILURE_BOUND_S
+    assert heard.of("response.done")[0]["text"] == FALLBACK_LINE
+    assert rms(bytes(heard.audio[heard.of("response.done")[0]["turn_id"]])) > 0.01
