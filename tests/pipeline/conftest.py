@@ -17,39 +17,36 @@ Fixtures
     tests that ask for it. Each worker's log is ``celery_workers.logs[queue]``.
 ``make_call``            creates a user, an agent and an active call session and
     returns a :class:`Call` with an access JWT for the user.
+
+The processes are started by ``bench.stack`` (shared with ``bench/soak.py``);
+this module points them at the test database and the session's Redis.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
 import redis
 from django.conf import settings
 from django.db import connection
 
+from bench import stack
+from bench.stack import Server as LiveServer
+from bench.stack import free_port as free_port  # re-exported for the pipeline tests
+from bench.stack import start_server
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 QUEUES = ("stt", "classify", "respond", "tts", "default")
-# Loading the STT/LLM/TTS models takes a few seconds on 2 cores; this is a ceiling.
-WORKER_READY_TIMEOUT_S = 120.0
-SERVER_READY_TIMEOUT_S = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_database_url() -> str:
@@ -75,61 +72,6 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-@dataclass
-class LiveServer:
-    """A running daphne process serving ``voiceproj.asgi:application``."""
-
-    port: int
-    process: subprocess.Popen
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def ws_url(self, session_id: object, **query: str) -> str:
-        suffix = f"?{urlencode(query)}" if query else ""
-        return f"ws://127.0.0.1:{self.port}/ws/voice/{session_id}/{suffix}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-def _start_daphne(log_dir: Path, env: dict[str, str]) -> LiveServer:
-    port = free_port()
-    log_path = log_dir / f"daphne-{port}.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "voiceproj.serve"]
-        + ["-b", "127.0.0.1", "-p", str(port), "voiceproj.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=log_path.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    server = LiveServer(port=port, process=proc, log_path=log_path)
-    deadline = time.monotonic() + SERVER_READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"daphne exited with {proc.returncode}:\n{server.log()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return server
-        except OSError:
-            time.sleep(0.1)
-    _stop(proc)
-    raise RuntimeError(f"daphne did not listen on {port}:\n{server.log()}")
-
-
 @pytest.fixture(scope="session")
 def live_log_dir() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="voice-live-") as path:
@@ -147,13 +89,13 @@ def live_server_factory(
     started: list[LiveServer] = []
 
     def factory(**extra_env: str) -> LiveServer:
-        server = _start_daphne(live_log_dir, subprocess_env(**extra_env))
+        server = start_server(live_log_dir, subprocess_env(**extra_env))
         started.append(server)
         return server
 
     yield factory
     for server in started:
-        _stop(server.process)
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -174,32 +116,24 @@ def workerless_server(live_server_factory: Callable[..., LiveServer]) -> LiveSer
 
 @dataclass
 class Workers:
-    """One Celery worker process per queue; ``logs[queue]`` reads its log."""
+    """One Celery worker process per queue (``bench.stack.Worker``)."""
 
-    processes: dict[str, subprocess.Popen]
-    log_paths: dict[str, Path] = field(default_factory=dict)
+    by_queue: dict[str, stack.Worker]
+
+    @property
+    def processes(self) -> dict[str, subprocess.Popen]:
+        return {queue: worker.process for queue, worker in self.by_queue.items()}
+
+    @property
+    def log_paths(self) -> dict[str, Path]:
+        return {queue: worker.log_path for queue, worker in self.by_queue.items()}
 
     def log(self, queue: str) -> str:
-        return self.log_paths[queue].read_text(errors="replace")
-
-    def wait_ready(self, queues: tuple[str, ...], timeout: float = WORKER_READY_TIMEOUT_S) -> None:
-        """Wait until each worker of ``queues`` logs ``ready`` (its engines are loaded)."""
-        deadline = time.monotonic() + timeout
-        pending = set(queues)
-        while pending and time.monotonic() < deadline:
-            for queue in list(pending):
-                proc = self.processes[queue]
-                if proc.poll() is not None:
-                    raise RuntimeError(f"worker {queue} exited:\n{self.log(queue)}")
-                if " ready." in self.log(queue):
-                    pending.discard(queue)
-            time.sleep(0.2)
-        if pending:
-            raise RuntimeError(f"workers not ready: {sorted(pending)}")
+        return self.by_queue[queue].log()
 
     def stop(self) -> None:
-        for proc in self.processes.values():
-            _stop(proc)
+        for worker in self.by_queue.values():
+            worker.stop()
 
 
 def _purge_queues() -> None:
@@ -213,42 +147,9 @@ def start_workers(
     log_dir: Path, env: dict[str, str], queues: tuple[str, ...] = QUEUES, tag: str = ""
 ) -> Workers:
     """Start ``celery -A voiceproj worker -Q <queue> -P prefork -c 1`` per queue
-    (the Procfile's pool) and wait until each logs ``ready``; stop them with
-    :meth:`Workers.stop`. ``tag`` keeps log names apart between stacks."""
-    workers = Workers(processes={})
-    for queue in queues:
-        log_path = log_dir / f"celery{tag}-{queue}.log"
-        workers.log_paths[queue] = log_path
-        workers.processes[queue] = subprocess.Popen(
-            [
-                str(BIN / "celery"),
-                "-A",
-                "voiceproj",
-                "worker",
-                "-Q",
-                queue,
-                "-P",
-                "prefork",
-                "-c",
-                "1",
-                "-n",
-                f"{queue}-{uuid.uuid4().hex[:8]}@%h",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log_path.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        workers.wait_ready(queues)
-    except BaseException:
-        workers.stop()
-        raise
-    return workers
+    (the pool ``make run`` uses) and wait until each logs ``ready``; stop them
+    with :meth:`Workers.stop`. ``tag`` keeps log names apart between stacks."""
+    return Workers(stack.start_workers(log_dir, env, queues, tag))
 
 
 @pytest.fixture(scope="session")
