@@ -129,12 +129,21 @@ class CallEnded(Exception):
 
 
 class Caller:
-    """One caller on one session: typed turns, one after another, each listened to."""
+    """One caller on one session: typed turns, one after another.
 
-    def __init__(self, number: int, ws_url: str, token: str, think_s: float = 0.0) -> None:
+    With ``listen`` the caller hears each reply's audio out before it speaks
+    again (sooner would barge in on the agent); without, it sends the next
+    turn as soon as the reply's ``metrics`` arrived, cutting off the playback.
+    Then it waits ``think_s``.
+    """
+
+    def __init__(
+        self, number: int, ws_url: str, token: str, listen: bool = True, think_s: float = 0.0
+    ) -> None:
         self.number = number
         self.ws_url = ws_url
         self.token = token
+        self.listen = listen
         self.think_s = think_s
         self.results: list[TurnResult] = []
         self.over = False  # the call cannot go on: it ended, or no connection
@@ -201,8 +210,8 @@ class Caller:
             self._ws = None  # the next turn reconnects to the session
             result.detail = f"socket closed: {exc!r}"
             return result
-        # Listen to the reply before speaking again, as a caller does.
-        await asyncio.sleep(max(0.0, playing_until + PLAYBACK_MARGIN_S - time.monotonic()))
+        if self.listen:
+            await asyncio.sleep(max(0.0, playing_until + PLAYBACK_MARGIN_S - time.monotonic()))
         return result
 
     async def _receive_reply(self, ws: ClientConnection, result: TurnResult, sent: float) -> float:
@@ -256,13 +265,14 @@ async def run_callers(
     account: Account,
     turns: int | None = None,
     until: float | None = None,
+    listen: bool = True,
     think_s: float = 0.0,
 ) -> list[TurnResult]:
     """One :class:`Caller` per session of ``account``, all at once: ``turns`` turns
     each, or as many as fit before monotonic time ``until``."""
 
     callers = [
-        Caller(number, session["ws_url"], account.token, think_s)
+        Caller(number, session["ws_url"], account.token, listen, think_s)
         for number, session in enumerate(account.sessions)
     ]
     runs = [caller.run(islice(questions(caller.number), turns), until) for caller in callers]
