@@ -119,12 +119,16 @@ def main() -> int:
     args = parser.parse_args()
 
     work_dir = Path(tempfile.mkdtemp(prefix="voice-soak-"))
-    with start_stack(work_dir, args.database_url, ENGINES[args.engines]) as stack:
-        account = provision(stack.server.url, args.callers)
-        results, kills = asyncio.run(
-            soak(stack, account, args.minutes, args.kill_every, args.listen, args.think)
-        )
-        database = stack.database_url.split(":", 1)[0]
+    try:
+        with start_stack(work_dir, args.database_url, ENGINES[args.engines]) as stack:
+            account = provision(stack.server.url, args.callers)
+            results, kills = asyncio.run(
+                soak(stack, account, args.minutes, args.kill_every, args.listen, args.think)
+            )
+            database = stack.database_url.split(":", 1)[0]
+    except BaseException:
+        print(f"logs kept in {work_dir}", file=sys.stderr)
+        raise
 
     lost = lost_by_caller(results)
     figures = {
