@@ -23,6 +23,7 @@ class Reply:
     updated: float = field(default_factory=time.monotonic)  # last worker message
     next_sentence: int = 0
     spoken: list[str] = field(default_factory=list)  # sentences whose audio all went out
+    heard: int = 0  # how many of them the caller heard (see CallCore._sentence_out)
     audio_started: bool = False
     first_audio_at: float | None = None
     final: dict[str, Any] | None = None  # the pipeline.reply_done message
@@ -62,14 +63,21 @@ class Reply:
         """The responder is done and every one of its sentences went out."""
         return self.final is not None and self.next_sentence >= int(self.final["sentences"])
 
+    def heard_through(self, sentence: int) -> None:
+        """The caller heard sentences 0..``sentence``."""
+        self.heard = max(self.heard, min(sentence + 1, len(self.spoken)))
+
     @property
-    def spoken_text(self) -> str:
-        return " ".join(text.strip() for text in self.spoken if text.strip())
+    def heard_text(self) -> str:
+        """What the caller heard: what was said before, then the sentences heard."""
+        own = " ".join(text.strip() for text in self.spoken[: self.heard] if text.strip())
+        return " ".join(part for part in (self.said_before, own) if part)
 
     @property
     def text(self) -> str:
         """The reply's whole text as delivered: what was said before, then this reply."""
-        own = (self.final or {}).get("text") or self.line or self.spoken_text
+        spoken = " ".join(text.strip() for text in self.spoken if text.strip())
+        own = (self.final or {}).get("text") or self.line or spoken
         return " ".join(part for part in (self.said_before, own) if part)
 
     def progress(self, task: str, running: bool) -> None:

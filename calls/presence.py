@@ -8,6 +8,8 @@ scripts make sure a connection only ever refreshes or removes its own claim.
 
 import redis.asyncio as aioredis
 
+from voiceproj.pipeline import greeted_key, presence_key
+
 # Short enough that a reconnect after a daphne crash works within half a
 # minute; the consumer refreshes the claim every third of it.
 PRESENCE_TTL_S = 30
@@ -25,10 +27,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
-
-
-def presence_key(session_id: str) -> str:
-    return f"voice:conn:{session_id}"
 
 
 async def claim(client: aioredis.Redis, session_id: str, channel_name: str) -> bool:
@@ -53,5 +51,5 @@ async def is_live(client: aioredis.Redis, session_id: str) -> bool:
 
 async def first_greeting(client: aioredis.Redis, session_id: str) -> bool:
     """True exactly once per session: a reconnect must not greet the caller again."""
-    key = f"voice:greeted:{session_id}"
+    key = greeted_key(session_id)
     return bool(await client.set(key, "1", nx=True, ex=GREETED_TTL_S))

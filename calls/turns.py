@@ -1,5 +1,8 @@
-"""Saving turns: called by workers (user and agent text as it is produced) and
-by the consumer (what was actually spoken, timings only it can measure)."""
+"""Saving turns. Each field has one writer: the workers save the user turn
+(text, ``stt_ms``) and what they decide of the agent turn (intent,
+``classify_ms``, ``first_token_ms``); the call (calls/core.py) saves what the
+caller got of the agent turn (text, ``interrupted``, ``first_audio_ms``,
+``total_ms``). Timings flow one way: workers → call, in ``metrics`` events."""
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -55,32 +58,23 @@ def history(session_id: str, limit: int) -> list[dict[str, str]]:
     return [{"role": ROLE_OF_SPEAKER[speaker], "content": text} for speaker, text in reversed(rows)]
 
 
-def finish_agent_turn(
-    session_id: str, turn_id: int, text: str, first_audio_ms: int | None, total_ms: int
-) -> dict[str, int | None]:
-    """Save the consumer's timings of a delivered reply; return the turn's metrics.
+def deliver_agent_turn(
+    session_id: str,
+    turn_id: int,
+    text: str,
+    *,
+    interrupted: bool = False,
+    first_audio_ms: int | None = None,
+    total_ms: int | None = None,
+) -> None:
+    """Save what the caller got of the agent's reply to ``turn_id``.
 
-    The workers saved ``stt_ms`` on the user turn and ``classify_ms`` /
-    ``first_token_ms`` on the agent turn; the text is passed again so a reply
-    the workers did not save (a greeting) is still recorded.
+    The call is the one writer of these fields: the text as delivered (or as
+    heard, when the caller barged in), ``interrupted`` and the timings only it
+    measures. The workers write the rest of the agent turn (intent,
+    ``classify_ms``, ``first_token_ms``) and the user turn.
     """
-    agent = record_turn(
-        session_id,
-        turn_id,
-        Turn.Speaker.AGENT,
-        text=text,
-        first_audio_ms=first_audio_ms,
-        total_ms=total_ms,
+    timings = {"first_audio_ms": first_audio_ms, "total_ms": total_ms} if not interrupted else {}
+    record_turn(
+        session_id, turn_id, Turn.Speaker.AGENT, text=text, interrupted=interrupted, **timings
     )
-    stt_ms = (
-        Turn.objects.filter(session__pk=session_id, turn_id=turn_id, speaker=Turn.Speaker.USER)
-        .values_list("stt_ms", flat=True)
-        .first()
-    )
-    return {
-        "stt_ms": stt_ms,
-        "classify_ms": agent.classify_ms,
-        "first_token_ms": agent.first_token_ms,
-        "first_audio_ms": first_audio_ms,
-        "total_ms": total_ms,
-    }

@@ -2,8 +2,8 @@
 
 Each pipeline stage has its own queue so its worker pool can be sized and
 placed independently (STT/TTS on CPU hosts, classify/respond on GPU hosts).
-Tasks are routed by module: ``workers.<stage>.*`` goes to the ``<stage>``
-queue, so a task sent by name lands on the right pool without naming a queue.
+Every task is routed to its queue by name (voiceproj/pipeline.py's
+TASK_QUEUES), so a task sent by name lands on the right pool.
 
 The settings below are tuned for latency, not throughput: a caller is waiting
 on every task.
@@ -18,19 +18,9 @@ from celery.concurrency.solo import TaskPool as SoloPool
 from celery.signals import worker_process_init, worker_ready
 from kombu import Queue
 
+from voiceproj.pipeline import ALL_QUEUES, TASK_QUEUES
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voiceproj.settings")
-
-PIPELINE_QUEUES = ("stt", "classify", "respond", "tts")
-ALL_QUEUES = (*PIPELINE_QUEUES, "default")
-
-TASK_ROUTES = {
-    "workers.stt.*": {"queue": "stt"},
-    "workers.classify.*": {"queue": "classify"},
-    "workers.respond.*": {"queue": "respond"},
-    "workers.dialog.*": {"queue": "respond"},
-    "workers.tts.*": {"queue": "tts"},
-    "workers.housekeeping.*": {"queue": "default"},
-}
 
 VISIBILITY_TIMEOUT_S = 150
 
@@ -48,7 +38,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(name) for name in ALL_QUEUES]
 app.conf.task_default_queue = "default"
 app.conf.update(
-    task_routes=TASK_ROUTES,
+    task_routes={name: {"queue": queue} for name, queue in TASK_QUEUES.items()},
     task_serializer="json",
     result_serializer="json",
     accept_content=["json"],

@@ -1,22 +1,185 @@
-"""What the consumer (web process) and the workers agree on, in one place.
+"""The pipeline's contract: the one definition of what the call core (web
+process) and the workers exchange, imported by both sides.
+
+* the **job** every turn task takes as its first argument;
+* the **task names and their queues** (voiceproj/celery.py routes by them);
+* the **channel-layer messages** workers send to a call, each built by one
+  function here, so no two copies can drift;
+* the **Redis keys** both sides read or write;
+* the lines the agent says by itself and the heartbeat period.
 
 The web process imports this module but never the worker modules (they load
-engine code), so the names both sides use live here: the tasks the consumer
-starts and their queues, the lines the agent says by itself, and the
-heartbeat period the consumer's watchdog is measured against.
+engine code); the workers import ``calls`` to save turns, never the reverse.
+docs/pipeline.md describes the same contract for people.
 """
 
-# The task the consumer starts for each kind of turn, and its queue (routes
-# in voiceproj/celery.py agree; naming the queue lands a task on its pool even
-# where no route table is configured).
+from typing import Any, Literal, TypedDict
+
+# --- tasks and queues ---------------------------------------------------------
+
 TRANSCRIBE_TASK = "workers.stt.transcribe"
 TEXT_TURN_TASK = "workers.dialog.run_text_turn"
+REPLY_TASK = "workers.respond.reply"
+CLASSIFY_TASK = "workers.classify.classify_intent"
+SYNTHESIZE_TASK = "workers.tts.synthesize"
 SPEAK_TASK = "workers.tts.speak_text"
-TASK_QUEUES = {TRANSCRIBE_TASK: "stt", TEXT_TURN_TASK: "respond", SPEAK_TASK: "tts"}
+END_ABANDONED_TASK = "workers.housekeeping.end_abandoned_sessions"
+PROBE_TASK = "workers.housekeeping.probe"
+
+PIPELINE_QUEUES = ("stt", "classify", "respond", "tts")
+ALL_QUEUES = (*PIPELINE_QUEUES, "default")
+# The queue of every task; a task sent by name lands on its stage's pool.
+TASK_QUEUES: dict[str, str] = {
+    TRANSCRIBE_TASK: "stt",
+    TEXT_TURN_TASK: "respond",
+    REPLY_TASK: "respond",
+    CLASSIFY_TASK: "classify",
+    SYNTHESIZE_TASK: "tts",
+    SPEAK_TASK: "tts",
+    END_ABANDONED_TASK: "default",
+    PROBE_TASK: "default",
+}
+
+# --- the job ------------------------------------------------------------------
+
+
+class Intent(TypedDict):
+    name: str
+    description: str
+
+
+class AgentConfig(TypedDict):
+    """The agent as the workers need it (agents.models.Agent.pipeline_config)."""
+
+    id: int
+    name: str
+    system_prompt: str
+    greeting: str
+    language: str
+    intents: list[Intent]
+    classifier_model: str
+    classifier_temperature: float
+    responder_model: str
+    responder_temperature: float
+    voice: str
+
+
+class ChatMessage(TypedDict):
+    role: Literal["user", "assistant", "system"]
+    content: str
+
+
+class Job(TypedDict):
+    """What every turn task is handed: which call and turn, and for whom."""
+
+    session_id: str
+    channel_name: str  # the call's channel on the channel layer
+    turn_id: int
+    agent: AgentConfig
+    history: list[ChatMessage]  # the last VOICE_HISTORY_TURNS turns, oldest first
+    t0: float  # epoch seconds when the caller finished (utterance end or text)
+
+
+# --- channel-layer messages (worker → call) -----------------------------------
+
+Message = dict[str, Any]
+
+
+def event_message(job: Job, event: dict[str, Any]) -> Message:
+    """A wire event for the caller (transcript, intent, response.delta, error,
+    metrics); the call forwards it as-is, merging ``metrics`` into its own."""
+    return {
+        "type": "pipeline.event",
+        "turn_id": job["turn_id"],
+        "event": {"turn_id": job["turn_id"], **event},
+    }
+
+
+def audio_message(job: Job, sentence: int, sample_rate: int, pcm: bytes) -> Message:
+    """PCM16 audio of sentence ``sentence`` (0-based) of the turn's reply."""
+    return {
+        "type": "pipeline.audio",
+        "turn_id": job["turn_id"],
+        "sentence": sentence,
+        "sample_rate": sample_rate,
+        "pcm": pcm,
+    }
+
+
+def sentence_done_message(job: Job, sentence: int, text: str) -> Message:
+    """All audio of ``sentence`` was sent (also after a TTS failure on it)."""
+    return {
+        "type": "pipeline.sentence_done",
+        "turn_id": job["turn_id"],
+        "sentence": sentence,
+        "text": text,
+    }
+
+
+def reply_done_message(job: Job, text: str, sentences: int, end_call: bool = False) -> Message:
+    """The reply is complete: ``sentences`` sentences in all (0: nothing to say)."""
+    return {
+        "type": "pipeline.reply_done",
+        "turn_id": job["turn_id"],
+        "text": text,
+        "sentences": sentences,
+        "end_call": end_call,
+    }
+
+
+def progress_message(job: Job, task_id: str, running: bool) -> Message:
+    """A running turn task's heartbeat, or (``running`` False) its end."""
+    return {
+        "type": "pipeline.progress",
+        "turn_id": job["turn_id"],
+        "task": task_id,
+        "running": running,
+    }
+
+
+def turn_failed_message(job: Job, task_name: str, reason: str) -> Message:
+    """A turn task failed (exception, time limit, lost process)."""
+    return {
+        "type": "pipeline.turn_failed",
+        "turn_id": job["turn_id"],
+        "task": task_name,
+        "reason": reason,
+    }
+
+
+# --- Redis keys ---------------------------------------------------------------
+
+
+def turn_key(session_id: str) -> str:
+    """The call's current turn id (an integer)."""
+    return f"voice:turn:{session_id}"
+
+
+def task_claim_key(task_id: str) -> str:
+    """Set by the first run of a turn task; a redelivery finds it and returns."""
+    return f"voice:task:{task_id}"
+
+
+def intent_key(session_id: str, turn_id: int) -> str:
+    """A list the classifier pushes the turn's intent (or error) onto."""
+    return f"voice:intent:{session_id}:{turn_id}"
+
+
+def presence_key(session_id: str) -> str:
+    """The channel name of the call's one live connection, with a TTL."""
+    return f"voice:conn:{session_id}"
+
+
+def greeted_key(session_id: str) -> str:
+    """Set once the call's greeting was started."""
+    return f"voice:greeted:{session_id}"
+
+
+# --- what the agent says by itself ---------------------------------------------
 
 FAREWELL_LINE = "Thank you for calling. Goodbye!"
 FALLBACK_LINE = "Sorry, I'm having trouble answering right now. Could you say that again?"
 
-# A running turn task tells the consumer it is alive this often; the
-# consumer's VOICE_TURN_STALL_S allows for several missed beats.
+# A running turn task tells the call it is alive this often; the call's
+# VOICE_TURN_STALL_S allows for several missed beats.
 HEARTBEAT_S = 1.0

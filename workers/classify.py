@@ -11,11 +11,13 @@ result is pushed.
 import json
 import logging
 import time
+from typing import cast
 
 import redis
 from celery import shared_task
 from django.conf import settings
 
+from voiceproj.pipeline import CLASSIFY_TASK, Job, intent_key
 from workers.engines import get_llm
 from workers.engines.base import EngineError
 from workers.turnstate import is_current
@@ -29,10 +31,6 @@ RESULT_TTL_S = 60
 # failed over (the classify worker died) frees the respond worker at once
 # instead of after the whole timeout.
 WAIT_SLICE_S = 0.5
-
-
-def result_key(session_id: str, turn_id: int) -> str:
-    return f"voice:intent:{session_id}:{turn_id}"
 
 
 def classify_timeout_s() -> float:
@@ -51,10 +49,8 @@ def _redis() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=WAIT_SLICE_S + 5)
 
 
-@shared_task(
-    name="workers.classify.classify_intent", base=TurnTask, soft_time_limit=40, time_limit=50
-)
-def classify_intent(job: dict, text: str) -> None:
+@shared_task(name=CLASSIFY_TASK, base=TurnTask, soft_time_limit=40, time_limit=50)
+def classify_intent(job: Job, text: str) -> None:
     """Label ``text`` with one of the agent's intents and push the result.
 
     Every failure is pushed as an error result, so the waiting responder falls
@@ -65,7 +61,7 @@ def classify_intent(job: dict, text: str) -> None:
     try:
         intent = get_llm().classify(
             text,
-            agent["intents"],
+            cast(list[dict[str, str]], agent["intents"]),
             model=agent["classifier_model"],
             temperature=agent["classifier_temperature"],
         )
@@ -75,15 +71,15 @@ def classify_intent(job: dict, text: str) -> None:
     except Exception as exc:  # a provider bug must still answer the waiter
         logger.exception("classifier failed on turn %s of %s", job["turn_id"], job["session_id"])
         result = {"error": "failed", "message": f"The classifier failed ({type(exc).__name__})."}
-    key = result_key(job["session_id"], job["turn_id"])
+    key = intent_key(job["session_id"], job["turn_id"])
     client = _redis()
     client.rpush(key, json.dumps(result))
     client.expire(key, RESULT_TTL_S)
 
 
-def wait_for_intent(job: dict, text: str) -> str:
+def wait_for_intent(job: Job, text: str) -> str:
     """Dispatch :func:`classify_intent` to the classify queue and wait for its answer."""
-    key = result_key(job["session_id"], job["turn_id"])
+    key = intent_key(job["session_id"], job["turn_id"])
     client = _redis()
     client.delete(key)
     classify_intent.apply_async(args=[job], kwargs={"text": text})

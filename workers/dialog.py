@@ -9,12 +9,13 @@ already known, so a second hop to the respond queue would only add latency.
 from celery import shared_task
 
 from calls.turns import record_turn
+from voiceproj.pipeline import TEXT_TURN_TASK, Job
 from workers.respond import answer
 from workers.turntask import TurnTask
 
 
-@shared_task(name="workers.dialog.run_text_turn", base=TurnTask, soft_time_limit=90, time_limit=100)
-def run_text_turn(job: dict, text: str) -> None:
+@shared_task(name=TEXT_TURN_TASK, base=TurnTask, soft_time_limit=90, time_limit=100)
+def run_text_turn(job: Job, text: str) -> None:
     """Save the typed user turn and answer it."""
     record_turn(job["session_id"], job["turn_id"], "user", text=text)
     answer(job, text)

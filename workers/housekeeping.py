@@ -20,13 +20,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from calls.models import CallSession
-from calls.presence import presence_key
 from calls.services import end_session
+from voiceproj.pipeline import END_ABANDONED_TASK, PROBE_TASK, presence_key
 
 
 # Both limits are set: the global soft limit (100 s) above a task's own hard
 # limit makes Celery refuse to send the task (beat failed every minute).
-@shared_task(name="workers.housekeeping.end_abandoned_sessions", soft_time_limit=50, time_limit=60)
+@shared_task(name=END_ABANDONED_TASK, soft_time_limit=50, time_limit=60)
 def end_abandoned_sessions() -> int:
     """End abandoned active sessions; return how many were ended."""
     quiet_for = timedelta(seconds=settings.VOICE_IDLE_TIMEOUT_S + settings.VOICE_DISCONNECT_GRACE_S)
@@ -49,7 +49,7 @@ def end_abandoned_sessions() -> int:
     return ended
 
 
-@shared_task(name="workers.housekeeping.probe")
+@shared_task(name=PROBE_TASK)
 def probe(key: str, sent_at: float, hold_s: float = 0.0) -> None:
     """Record when this task started (and, after ``hold_s`` of work, ended) on ``key``."""
     started = time.time()

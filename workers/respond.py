@@ -21,6 +21,7 @@ from celery import shared_task
 from django.conf import settings
 
 from calls.turns import record_turn
+from voiceproj.pipeline import REPLY_TASK, Job, event_message, reply_done_message
 from workers import relay
 from workers.classify import wait_for_intent
 from workers.engines import get_llm
@@ -107,7 +108,7 @@ class SentenceStream:
 class TurnReply:
     """The :class:`workers.graph.DialogNodes` of one turn, wired to the real pipeline."""
 
-    job: dict
+    job: Job
     text: str
     stale: bool = False
     first_token_at: float | None = None  # epoch seconds
@@ -136,7 +137,7 @@ class TurnReply:
         return wait_for_intent(self.job, text)
 
     def announce_intent(self, intent: str) -> None:
-        self.send_event({"type": "intent", "turn_id": self.job["turn_id"], "intent": intent})
+        self.send_event({"type": "intent", "intent": intent})
 
     def keep_reply(self) -> Spoken:
         stream = SentenceStream()
@@ -191,9 +192,7 @@ class TurnReply:
 
     def _out(self, delta: str, sentences: list[str]) -> None:
         if delta and self._current():
-            self.send_event(
-                {"type": "response.delta", "turn_id": self.job["turn_id"], "text": delta}
-            )
+            self.send_event({"type": "response.delta", "text": delta})
         for sentence in sentences:
             if not self._current():
                 return
@@ -203,18 +202,20 @@ class TurnReply:
             self.sentences += 1
 
     def send_event(self, event: dict) -> None:
-        relay.send(
-            self.job["channel_name"],
-            {"type": "pipeline.event", "turn_id": self.job["turn_id"], "event": event},
-        )
+        relay.send(self.job["channel_name"], event_message(self.job, event))
 
 
-def answer(job: dict, text: str) -> None:
-    """Run the dialog graph for the caller's ``text`` and close the turn."""
+def answer(job: Job, text: str) -> None:
+    """Run the dialog graph for the caller's ``text`` and close the turn.
+
+    The worker saves what only it knows (intent, classify_ms, first_token_ms);
+    the reply's text goes to the call in ``reply_done``, and the call saves
+    what the caller actually heard of it (docs/pipeline.md, "Persistence").
+    """
     nodes = TurnReply(job, text)
     state = build_dialog_graph(nodes).invoke({"text": text})
     if nodes.stale:
-        return  # the consumer saves what was actually spoken of a barged-in turn
+        return  # the call saves what was actually spoken of a barged-in turn
     first_token_ms = (
         round((nodes.first_token_at - job["t0"]) * 1000) if nodes.first_token_at else None
     )
@@ -222,12 +223,10 @@ def answer(job: dict, text: str) -> None:
         job["session_id"],
         job["turn_id"],
         "agent",
-        text=state.get("reply", ""),
         intent=state.get("intent") or "",
         classify_ms=state.get("classify_ms"),
         first_token_ms=first_token_ms,
     )
-    channel, turn_id = job["channel_name"], job["turn_id"]
     if state.get("error"):
         # The caller heard the fallback line; the client also learns why.
         nodes.send_event(
@@ -240,24 +239,19 @@ def answer(job: dict, text: str) -> None:
     nodes.send_event(
         {
             "type": "metrics",
-            "turn_id": turn_id,
             "classify_ms": state.get("classify_ms"),
             "first_token_ms": first_token_ms,
         }
     )
     relay.send(
-        channel,
-        {
-            "type": "pipeline.reply_done",
-            "turn_id": turn_id,
-            "text": state.get("reply", ""),
-            "sentences": nodes.sentences,
-            "end_call": bool(state.get("end_call")),
-        },
+        job["channel_name"],
+        reply_done_message(
+            job, state.get("reply", ""), nodes.sentences, bool(state.get("end_call"))
+        ),
     )
 
 
-@shared_task(name="workers.respond.reply", base=TurnTask, soft_time_limit=90, time_limit=100)
-def reply(job: dict, text: str) -> None:
+@shared_task(name=REPLY_TASK, base=TurnTask, soft_time_limit=90, time_limit=100)
+def reply(job: Job, text: str) -> None:
     """Answer the caller's transcribed ``text``."""
     answer(job, text)

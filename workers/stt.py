@@ -16,6 +16,7 @@ import time
 from celery import shared_task
 
 from calls.turns import record_turn
+from voiceproj.pipeline import TRANSCRIBE_TASK, Job, event_message, reply_done_message
 from workers import relay
 from workers.engines import get_stt
 from workers.engines.base import EngineError
@@ -23,20 +24,16 @@ from workers.respond import reply
 from workers.turntask import TurnTask
 
 
-def _send(job: dict, message: dict) -> None:
-    relay.send(job["channel_name"], {"turn_id": job["turn_id"], **message})
+def _event(job: Job, event: dict) -> None:
+    relay.send(job["channel_name"], event_message(job, event))
 
 
-def _event(job: dict, event: dict) -> None:
-    _send(job, {"type": "pipeline.event", "event": {"turn_id": job["turn_id"], **event}})
+def _nothing_to_answer(job: Job) -> None:
+    relay.send(job["channel_name"], reply_done_message(job, text="", sentences=0))
 
 
-def _nothing_to_answer(job: dict) -> None:
-    _send(job, {"type": "pipeline.reply_done", "text": "", "sentences": 0, "end_call": False})
-
-
-@shared_task(name="workers.stt.transcribe", base=TurnTask, soft_time_limit=30, time_limit=40)
-def transcribe(job: dict, audio: str, sample_rate: int) -> None:
+@shared_task(name=TRANSCRIBE_TASK, base=TurnTask, soft_time_limit=30, time_limit=40)
+def transcribe(job: Job, audio: str, sample_rate: int) -> None:
     """Transcribe the utterance, save and announce it, then start the reply."""
     started = time.monotonic()
     try:

@@ -18,6 +18,15 @@ import re
 
 from celery import shared_task
 
+from voiceproj.pipeline import (
+    SPEAK_TASK,
+    SYNTHESIZE_TASK,
+    Job,
+    audio_message,
+    event_message,
+    reply_done_message,
+    sentence_done_message,
+)
 from workers import relay
 from workers.engines import get_tts
 from workers.engines.base import EngineError
@@ -34,7 +43,7 @@ def split_sentences(text: str) -> list[str]:
     return [part.strip() for part in SENTENCE_END.split(text) if part.strip()]
 
 
-def speak(job: dict, sentence: int, text: str) -> bool:
+def speak(job: Job, sentence: int, text: str) -> bool:
     """Stream ``text`` as sentence ``sentence``; False when the turn went stale."""
     session_id, turn_id, channel = job["session_id"], job["turn_id"], job["channel_name"]
     tts = get_tts()
@@ -42,53 +51,26 @@ def speak(job: dict, sentence: int, text: str) -> bool:
         for pcm in tts.stream(text, job["agent"]["voice"]):
             if not is_current(session_id, turn_id):
                 return False
-            relay.send(
-                channel,
-                {
-                    "type": "pipeline.audio",
-                    "turn_id": turn_id,
-                    "sentence": sentence,
-                    "sample_rate": tts.sample_rate,
-                    "pcm": pcm,
-                },
-            )
+            relay.send(channel, audio_message(job, sentence, tts.sample_rate, pcm))
     except EngineError as exc:
         logger.warning("TTS failed for turn %s of %s: %s", turn_id, session_id, exc)
-        relay.send(
-            channel,
-            {
-                "type": "pipeline.event",
-                "turn_id": turn_id,
-                "event": {"type": "error", "code": "pipeline_error", "message": exc.message},
-            },
-        )
-    relay.send(
-        channel,
-        {"type": "pipeline.sentence_done", "turn_id": turn_id, "sentence": sentence, "text": text},
-    )
+        error = {"type": "error", "code": "pipeline_error", "message": exc.message}
+        relay.send(channel, event_message(job, error))
+    relay.send(channel, sentence_done_message(job, sentence, text))
     return True
 
 
-@shared_task(name="workers.tts.synthesize", base=TurnTask, soft_time_limit=30, time_limit=40)
-def synthesize(job: dict, sentence: int, text: str) -> None:
+@shared_task(name=SYNTHESIZE_TASK, base=TurnTask, soft_time_limit=30, time_limit=40)
+def synthesize(job: Job, sentence: int, text: str) -> None:
     """Speak one sentence of a reply."""
     speak(job, sentence, text)
 
 
-@shared_task(name="workers.tts.speak_text", base=TurnTask, soft_time_limit=60, time_limit=75)
-def speak_text(job: dict, text: str) -> None:
+@shared_task(name=SPEAK_TASK, base=TurnTask, soft_time_limit=60, time_limit=75)
+def speak_text(job: Job, text: str) -> None:
     """Speak ``text`` as the turn's whole reply, sentence by sentence, then close the turn."""
     sentences = split_sentences(text)
     for index, sentence in enumerate(sentences):
         if not speak(job, index, sentence):
             return
-    relay.send(
-        job["channel_name"],
-        {
-            "type": "pipeline.reply_done",
-            "turn_id": job["turn_id"],
-            "text": " ".join(sentences),
-            "sentences": len(sentences),
-            "end_call": False,
-        },
-    )
+    relay.send(job["channel_name"], reply_done_message(job, " ".join(sentences), len(sentences)))

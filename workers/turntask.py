@@ -20,12 +20,12 @@ lost pool processes, so the report comes even when the task's process is gone.
 
 import logging
 import threading
-from typing import Any
+from typing import Any, cast
 
 from celery import Task
 from celery.signals import task_failure
 
-from voiceproj.pipeline import HEARTBEAT_S
+from voiceproj.pipeline import HEARTBEAT_S, Job, progress_message, turn_failed_message
 from workers import relay
 from workers.turnstate import claim_task, is_current
 
@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 class Heartbeat:
     """Sends ``pipeline.progress`` for one task from a daemon thread while it runs."""
 
-    def __init__(self, job: dict, task_id: str) -> None:
+    def __init__(self, job: Job, task_id: str) -> None:
         self.job = job
         self.task_id = task_id
         self._stopped = threading.Event()
@@ -56,14 +56,8 @@ class Heartbeat:
             self._send(running=True)
 
     def _send(self, running: bool) -> None:
-        message = {
-            "type": "pipeline.progress",
-            "turn_id": self.job["turn_id"],
-            "task": self.task_id,
-            "running": running,
-        }
         try:
-            relay.send(self.job["channel_name"], message)
+            relay.send(self.job["channel_name"], progress_message(self.job, self.task_id, running))
         except Exception as exc:  # Redis is down: the task goes on, the watchdog decides
             logger.warning("heartbeat of %s not sent: %s", self.task_id, exc)
 
@@ -71,7 +65,7 @@ class Heartbeat:
 class TurnTask(Task):
     """A task on one turn's job: runs once, only while current, with heartbeats."""
 
-    def __call__(self, job: dict, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, job: Job, *args: Any, **kwargs: Any) -> Any:
         task_id = self.request.id
         if task_id is not None and not claim_task(task_id):
             logger.warning("%s[%s] was redelivered; its turn was already over", self.name, task_id)
@@ -93,13 +87,8 @@ def report_turn_failure(
     """Tell the consumer that a turn task failed, so the caller hears the fallback now."""
     if not isinstance(sender, TurnTask) or not args or not isinstance(args[0], dict):
         return
-    job = args[0]
-    message = {
-        "type": "pipeline.turn_failed",
-        "turn_id": job["turn_id"],
-        "task": sender.name,
-        "reason": type(exception).__name__,
-    }
+    job = cast(Job, args[0])
+    message = turn_failed_message(job, sender.name, type(exception).__name__)
     try:
         relay.send(job["channel_name"], message)
     except Exception:

@@ -76,7 +76,7 @@ def test_reply_releases_audio_in_sentence_order():
     assert not reply.complete
     assert reply.sentence_done(1, "B.") == [b"c1"]  # 2 was already done
     assert reply.complete
-    assert reply.spoken_text == "A. B. C."
+    assert reply.spoken == ["A.", "B.", "C."] and reply.text == "A. B. C."
 
 
 def test_reply_ignores_late_duplicates_of_finished_sentences():

@@ -51,8 +51,23 @@ def test_a_fallback_reply_delivers_what_was_heard_then_its_line():
     failed = Reply(turn_id=3, t0=time.time())
     failed.add_audio(0, b"\0\0")
     failed.sentence_done(0, "The first sentence was heard.")
+    failed.heard_through(0)
     failed.add_audio(1, b"\0\0")  # the second never finished
-    fallback = Reply(turn_id=3, t0=failed.t0, line="Sorry.", said_before=failed.spoken_text)
+    fallback = Reply(turn_id=3, t0=failed.t0, line="Sorry.", said_before=failed.heard_text)
     assert fallback.text == "The first sentence was heard. Sorry."
     fallback.final = {"text": "Sorry.", "sentences": 1}
     assert fallback.text == "The first sentence was heard. Sorry."
+
+
+def test_only_sentences_the_caller_heard_count_as_heard():
+    reply = Reply(turn_id=4, t0=time.time())
+    for n, text in enumerate(["One.", "Two.", "Three."]):
+        reply.add_audio(n, b"\0\0")
+        reply.sentence_done(n, text)
+    assert reply.heard_text == ""  # all sent, none confirmed (a phone's marks)
+    reply.heard_through(1)
+    assert reply.heard_text == "One. Two."
+    reply.heard_through(0)  # a late, older mark changes nothing
+    assert reply.heard_text == "One. Two."
+    reply.heard_through(7)  # never beyond what was sent
+    assert reply.heard_text == "One. Two. Three."
