@@ -7,14 +7,23 @@ from .models import Agent
 
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
-    list_display = ("name", "owner", "is_active", "language", "responder_model", "updated_at")
+    list_display = (
+        "name",
+        "owner",
+        "is_active",
+        "phone_number",
+        "language",
+        "responder_model",
+        "updated_at",
+    )
     list_filter = ("is_active", "language", "classifier_model", "responder_model", "created_at")
-    search_fields = ("name", "description", "owner__username", "owner__email")
+    search_fields = ("name", "description", "phone_number", "owner__username", "owner__email")
     list_select_related = ("owner",)
     autocomplete_fields = ("owner",)
     readonly_fields = ("created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("owner", "name", "description", "is_active")}),
+        ("Telephony", {"fields": ("phone_number",)}),
         ("Conversation", {"fields": ("system_prompt", "greeting", "language", "intents")}),
         (
             "Models",

@@ -91,6 +91,7 @@ class AgentForm(forms.ModelForm):
             "responder_temperature",
             "voice",
             "is_active",
+            "phone_number",
         ]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),
@@ -99,6 +100,9 @@ class AgentForm(forms.ModelForm):
             "classifier_model": forms.TextInput(attrs={"list": "model-options"}),
             "responder_model": forms.TextInput(attrs={"list": "model-options"}),
             "voice": forms.TextInput(attrs={"list": "voice-options"}),
+            "phone_number": forms.TextInput(
+                attrs={"type": "tel", "autocomplete": "off", "placeholder": "+15551234567"}
+            ),
             "classifier_temperature": forms.NumberInput(attrs={"step": "0.1", "min": 0, "max": 2}),
             "responder_temperature": forms.NumberInput(attrs={"step": "0.1", "min": 0, "max": 2}),
         }
@@ -107,6 +111,8 @@ class AgentForm(forms.ModelForm):
             "greeting": "Spoken when a call starts; leave empty to let the caller speak first.",
             "classifier_temperature": "0 to 2; low values make intent labels stable.",
             "responder_temperature": "0 to 2; higher values make replies more varied.",
+            "phone_number": "A Twilio number in E.164 form, e.g. +15551234567: calls to it "
+            "reach this agent, and outbound calls come from it. Leave empty for web calls only.",
         }
 
     def full_clean(self) -> None:

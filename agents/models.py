@@ -7,6 +7,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from voiceproj.phone import PhoneNumberField
+
 DEFAULT_INTENTS: list[dict[str, str]] = [
     {"name": "greeting", "description": "The caller says hello or opens the conversation."},
     {"name": "question", "description": "The caller asks for information."},
@@ -76,6 +78,15 @@ class Agent(models.Model):
     responder_temperature = models.FloatField(default=0.7, validators=temperature_validators)
     voice = models.CharField(max_length=100, default=DEFAULT_VOICE, validators=[validate_not_blank])
     is_active = models.BooleanField(default=True)
+    # The Twilio number whose calls this agent answers (docs/telephony.md). NULL
+    # when there is none, so agents without a number never collide on uniqueness.
+    phone_number = PhoneNumberField(
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="E.164, e.g. +15551234567: calls to this Twilio number reach this agent.",
+        error_messages={"unique": "Another agent already answers this phone number."},
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -6,11 +6,13 @@ model names), run on every write.
 """
 
 from datetime import datetime
+from typing import Annotated
 
 from ninja import Schema
-from pydantic import Field
+from pydantic import BeforeValidator, Field, StringConstraints
 
 from voiceproj.errors import InputSchema
+from voiceproj.phone import PHONE_INPUT_MAX_LENGTH
 
 from .models import (
     DEFAULT_CLASSIFIER_MODEL,
@@ -21,6 +23,23 @@ from .models import (
     NAME_MAX,
     default_intents,
 )
+
+
+def blank_to_none(value: object) -> object:
+    """An empty or all-blank number means "no number" (stored as NULL, never a duplicate)."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+# Checked and normalized by the model (E.164, unique); the schema only bounds it.
+PhoneNumberIn = Annotated[
+    Annotated[str, StringConstraints(max_length=PHONE_INPUT_MAX_LENGTH)] | None,
+    BeforeValidator(blank_to_none),
+    Field(
+        description="E.164 Twilio number this agent answers, e.g. +15551234567; "
+        "spaces, dashes, dots and brackets are dropped. Empty or null: none.",
+        examples=["+15551234567"],
+    ),
+]
 
 
 class IntentSchema(InputSchema):
@@ -49,6 +68,7 @@ class AgentIn(InputSchema):
     responder_temperature: float = Field(0.7, ge=0.0, le=2.0)
     voice: str = Field(DEFAULT_VOICE, min_length=1, max_length=100)
     is_active: bool = True
+    phone_number: PhoneNumberIn = None
 
 
 class AgentPatch(InputSchema):
@@ -66,6 +86,7 @@ class AgentPatch(InputSchema):
     responder_temperature: float | None = Field(None, ge=0.0, le=2.0)
     voice: str | None = Field(None, min_length=1, max_length=100)
     is_active: bool | None = None
+    phone_number: PhoneNumberIn = None
 
 
 class AgentFilters(InputSchema):
@@ -86,6 +107,7 @@ class AgentOut(Schema):
     responder_temperature: float
     voice: str
     is_active: bool
+    phone_number: str | None
     created_at: datetime
     updated_at: datetime
 
