@@ -29,11 +29,40 @@ class TurnInline(admin.TabularInline):
 
 @admin.register(CallSession)
 class CallSessionAdmin(admin.ModelAdmin):
-    list_display = ("id", "agent", "user", "status", "started_at", "ended_at", "turn_count")
-    list_filter = ("status", "end_reason", "started_at", "agent")
-    search_fields = ("id", "agent__name", "user__username", "user__email", "turns__text")
+    list_display = (
+        "id",
+        "agent",
+        "user",
+        "channel",
+        "caller_number",
+        "call_sid",
+        "status",
+        "started_at",
+        "ended_at",
+        "turn_count",
+    )
+    list_filter = ("status", "channel", "end_reason", "started_at", "agent")
+    search_fields = (
+        "id",
+        "agent__name",
+        "user__username",
+        "user__email",
+        "caller_number",
+        "call_sid",
+        "turns__text",
+    )
     list_select_related = ("agent", "user")
-    readonly_fields = ("id", "started_at", "ended_at", "turn_count", "metrics")
+    # How the call was connected is a fact of its history, like its timings.
+    readonly_fields = (
+        "id",
+        "channel",
+        "caller_number",
+        "call_sid",
+        "started_at",
+        "ended_at",
+        "turn_count",
+        "metrics",
+    )
     fields = ("id", "agent", "user", "status", "end_reason", *readonly_fields[1:])
     date_hierarchy = "started_at"
     inlines = (TurnInline,)

@@ -2,8 +2,9 @@
 
 Starting a session only creates the record and returns the WebSocket URL the
 client connects to (wire protocol v1); the conversation itself runs over that
-socket. Every query is scoped to the authenticated user (another user's
-session is a 404).
+socket. Placing a phone call (``/agents/{id}/calls``) asks Twilio to dial out;
+the call then runs over Twilio's Media Streams socket. Every query is scoped
+to the authenticated user (another user's session is a 404).
 """
 
 from typing import Literal
@@ -17,14 +18,15 @@ from ninja.errors import HttpError
 from ninja.pagination import PageNumberPagination, paginate
 
 from accounts.auth import current_user, jwt_auth
-from agents.models import Agent
-from voiceproj.errors import DbId, ErrorOut, InputSchema
+from agents.api import owned_agent
+from voiceproj.errors import DbId, ErrorOut, InputSchema, ValidationErrorOut, field_error
 
 from .export import transcript_text_download
 from .models import CallSession, Turn
-from .schemas import SessionOut, StatsOut, TranscriptOut, TurnOut
+from .schemas import CallIn, CallOut, SessionOut, StatsOut, TranscriptOut, TurnOut
 from .services import end_session, start_session
 from .stats import dashboard_stats
+from .telephony.twilio import TwilioCallError, TwilioNotConfigured, place_call, webhook_urls
 
 router = Router(tags=["sessions"], auth=jwt_auth)
 
@@ -32,6 +34,7 @@ router = Router(tags=["sessions"], auth=jwt_auth)
 class SessionFilters(InputSchema):
     status: Literal["active", "ended", "error"] | None = None
     agent: DbId | None = None
+    channel: Literal["web", "twilio"] | None = None
 
 
 def owned_session(request: HttpRequest, session_id: UUID) -> CallSession:
@@ -45,21 +48,57 @@ def owned_session(request: HttpRequest, session_id: UUID) -> CallSession:
 )
 def create_session(request: HttpRequest, agent_id: DbId):  # type: ignore[no-untyped-def]
     """Open a call with the agent; connect to the returned ``ws_url`` to talk."""
-    agent = get_object_or_404(Agent, pk=agent_id, owner=current_user(request))
+    agent = owned_agent(request, agent_id)
     if not agent.is_active:
         raise HttpError(409, "This agent is inactive; activate it before starting a call.")
     return Status(201, start_session(agent, current_user(request)))
 
 
+@router.post(
+    "/agents/{agent_id}/calls",
+    response={
+        201: CallOut,
+        404: ErrorOut,
+        409: ErrorOut,
+        422: ValidationErrorOut,
+        502: ErrorOut,
+        503: ErrorOut,
+    },
+    tags=["telephony"],
+)
+def create_call(request: HttpRequest, agent_id: DbId, payload: CallIn):  # type: ignore[no-untyped-def]
+    """Phone ``to`` from the agent's number through Twilio; the agent talks when they answer.
+
+    Twilio requests this server's voice and status webhooks on the host this
+    request reached, so call the API on the public host (docs/telephony.md).
+    503 when Twilio is not configured; 502 when Twilio refuses or is unreachable.
+    """
+    agent = owned_agent(request, agent_id)
+    if not agent.is_active:
+        raise HttpError(409, "This agent is inactive; activate it before placing a call.")
+    if not agent.phone_number:
+        raise field_error("phone_number", "This agent has no phone number to call from; set one.")
+    voice_url, status_url = webhook_urls(request)
+    try:
+        session = place_call(agent, payload.to, voice_url=voice_url, status_url=status_url)
+    except TwilioNotConfigured as exc:
+        raise HttpError(503, str(exc)) from exc
+    except TwilioCallError as exc:
+        raise HttpError(502, str(exc)) from exc
+    return Status(201, {"session_id": session.id, "call_sid": session.call_sid})
+
+
 @router.get("/sessions", response=list[SessionOut])
 @paginate(PageNumberPagination, page_size=20)
 def list_sessions(request: HttpRequest, filters: Query[SessionFilters]) -> QuerySet[CallSession]:
-    """The user's sessions, newest first, optionally by ``status`` and ``agent`` id."""
+    """The user's sessions, newest first, optionally by ``status``, ``agent`` id and ``channel``."""
     sessions = CallSession.objects.filter(user=current_user(request)).select_related("agent")
     if filters.status:
         sessions = sessions.filter(status=filters.status)
     if filters.agent:
         sessions = sessions.filter(agent_id=filters.agent)
+    if filters.channel:
+        sessions = sessions.filter(channel=filters.channel)
     return sessions
 
 

@@ -20,9 +20,12 @@ class StartCallForm(forms.Form):
 
 
 class SessionFilterForm(forms.Form):
-    """The sessions list's status filter and search box (by agent name)."""
+    """The sessions list's status and channel filters and search box (by agent name)."""
 
     status = forms.ChoiceField(
         choices=[("", "Any status"), *CallSession.Status.choices], required=False
+    )
+    channel = forms.ChoiceField(
+        choices=[("", "Any channel"), *CallSession.Channel.choices], required=False
     )
     q = forms.CharField(required=False, max_length=100, label="Search")

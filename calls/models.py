@@ -1,9 +1,21 @@
 """Call sessions and their turns: the persisted record of every conversation."""
 
+import re
 import uuid
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
+
+from voiceproj.phone import PhoneNumberField
+
+# Twilio's call SIDs: "CA" and 32 lower-case hex digits.
+CALL_SID_PATTERN = r"^CA[0-9a-f]{32}\Z"
+CALL_SID = re.compile(CALL_SID_PATTERN)
+CALL_SID_LENGTH = 34
+validate_call_sid = RegexValidator(
+    CALL_SID_PATTERN, "A Twilio call SID is CA and 32 hex digits.", code="invalid_call_sid"
+)
 
 
 class CallSession(models.Model):
@@ -11,6 +23,10 @@ class CallSession(models.Model):
         ACTIVE = "active", "Active"
         ENDED = "ended", "Ended"
         ERROR = "error", "Error"
+
+    class Channel(models.TextChoices):
+        WEB = "web", "Web"
+        TWILIO = "twilio", "Phone (Twilio)"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE, related_name="sessions")
@@ -25,12 +41,30 @@ class CallSession(models.Model):
     # Latency summary over the agent turns (p50/p95 of first_audio_ms and
     # total_ms, ...), refreshed when a turn is saved and when the session ends.
     metrics = models.JSONField(default=dict, blank=True)
+    # How the caller is connected: the browser/SDK socket (wire protocol v1) or
+    # a phone call through Twilio Media Streams. Phone calls also keep the
+    # other party's number and Twilio's id of the call.
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.WEB)
+    caller_number = PhoneNumberField(blank=True)
+    call_sid = models.CharField(
+        max_length=CALL_SID_LENGTH, blank=True, validators=[validate_call_sid]
+    )
 
     class Meta:
         ordering = ["-started_at"]
         indexes = [
             models.Index(fields=["user", "-started_at"]),
             models.Index(fields=["user", "status"]),
+        ]
+        constraints = [
+            # One session per phone call: a webhook Twilio retries finds the
+            # session it already made. Web sessions have no SID.
+            models.UniqueConstraint(
+                fields=["call_sid"],
+                condition=~models.Q(call_sid=""),
+                name="unique_call_sid",
+                violation_error_message="Another session already holds this Twilio call SID.",
+            ),
         ]
 
     def __str__(self) -> str:

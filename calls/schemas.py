@@ -1,12 +1,15 @@
-"""Response bodies of the call-session endpoints and ``/api/stats``."""
+"""Bodies of the call-session and phone-call endpoints and of ``/api/stats``."""
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from ninja import Schema
+from pydantic import AfterValidator, Field
 
 from agents.schemas import AgentRef
+from voiceproj.errors import InputSchema
+from voiceproj.phone import PHONE_INPUT_MAX_LENGTH, parse_e164
 
 from .services import ws_path
 
@@ -21,6 +24,9 @@ class SessionOut(Schema):
     id: UUID
     status: str
     agent: AgentRef
+    channel: Literal["web", "twilio"]
+    caller_number: str = Field(description="E.164 number of the other party of a phone call.")
+    call_sid: str = Field(description="Twilio's id of a phone call (CA...), else empty.")
     ws_url: str | None = None
     started_at: datetime
     ended_at: datetime | None
@@ -30,12 +36,31 @@ class SessionOut(Schema):
 
     @staticmethod
     def resolve_ws_url(obj: Any, context: dict[str, Any]) -> str | None:
-        """Absolute WebSocket URL from the request's host; ``None`` once the call ended."""
-        if obj.status != "active" or not context or context.get("request") is None:
+        """Absolute WebSocket URL from the request's host.
+
+        ``None`` once the call ended, and for phone calls: Twilio holds their one
+        connection (Media Streams), so there is nothing for a client to join.
+        """
+        if obj.status != "active" or obj.channel != "web":
+            return None
+        if not context or context.get("request") is None:
             return None
         request = context["request"]
         scheme = "wss" if request.is_secure() else "ws"
         return f"{scheme}://{request.get_host()}{ws_path(obj)}"
+
+
+class CallIn(InputSchema):
+    to: Annotated[str, AfterValidator(parse_e164)] = Field(
+        max_length=PHONE_INPUT_MAX_LENGTH,
+        description="The number to call, E.164 (spaces, dashes, dots and brackets are dropped).",
+        examples=["+15551234567"],
+    )
+
+
+class CallOut(Schema):
+    session_id: UUID
+    call_sid: str
 
 
 class TurnOut(Schema):

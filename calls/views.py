@@ -81,6 +81,10 @@ def live(request: SignedInRequest, session_id: UUID) -> HttpResponse:
     if not session.is_active:
         messages.info(request, "That call has ended; here is its record.")
         return redirect("calls:detail", session_id=session.id)
+    if session.channel != CallSession.Channel.WEB:
+        # Twilio holds the call's one connection; the browser cannot join it.
+        messages.info(request, "That is a phone call; here is its record.")
+        return redirect("calls:detail", session_id=session.id)
     return render(request, "calls/live.html", {"session": session, "ws_path": ws_path(session)})
 
 
@@ -91,6 +95,8 @@ def session_list(request: SignedInRequest) -> HttpResponse:
     if form.is_valid():
         if form.cleaned_data["status"]:
             sessions = sessions.filter(status=form.cleaned_data["status"])
+        if form.cleaned_data["channel"]:
+            sessions = sessions.filter(channel=form.cleaned_data["channel"])
         if form.cleaned_data["q"]:
             sessions = sessions.filter(agent__name__icontains=form.cleaned_data["q"])
     page = Paginator(sessions, SESSIONS_PER_PAGE).get_page(request.GET.get("page"))

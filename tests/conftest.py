@@ -1,8 +1,9 @@
-"""Fixtures every test directory may use: users, JWT headers, an agent.
+"""Fixtures every test directory may use: users, JWT headers, an agent, a closed port.
 
 Directory conftests (``tests/pipeline``, ``tests/web`` ...) add their own.
 """
 
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -52,3 +53,12 @@ def agent(user: User) -> Agent:
     return Agent.objects.create(
         owner=user, name="Support line", description="Answers billing questions", greeting="Hi!"
     )
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """A loopback URL nobody listens on (the port was just released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"

@@ -263,6 +263,16 @@ VOICE_MAX_MESSAGES_PER_S = env.float("VOICE_MAX_MESSAGES_PER_S", default=20.0)
 # audio chunk (Piper's 0.5 s is 22,050 bytes; Cartesia's at most 64 KiB).
 VOICE_MAX_WS_MESSAGE_BYTES = env.int("VOICE_MAX_WS_MESSAGE_BYTES", default=128 * 1024)
 
+# --- Phone calls through Twilio (calls.telephony, docs/telephony.md) -----------
+# The account that owns the agents' numbers: outbound calls and hang-ups use
+# both. The auth token also signs Twilio's webhooks; while it is empty, only a
+# DEBUG server accepts unsigned webhooks (local tests), any other refuses them.
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+# Where the SDK sends REST requests instead of https://api.twilio.com (a local
+# fake in tests); empty means Twilio itself.
+TWILIO_API_BASE = env.str("TWILIO_API_BASE", default="")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,4 +1,4 @@
-"""Top-level URL map: admin, REST API, allauth pages, web app."""
+"""Top-level URL map: admin, REST API, allauth pages, web app, telephony webhooks."""
 
 from django.contrib import admin
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
@@ -15,6 +15,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", call_views.home, name="home"),
     path("dashboard/", call_views.dashboard, name="dashboard"),
     path("agents/", include("agents.urls")),
+    path("telephony/", include("calls.telephony.urls")),
     path("", include("calls.urls")),
 ]
 

@@ -11,6 +11,7 @@ EXPECTED = {
     "/api/agents": {"get", "post"},
     "/api/agents/{agent_id}": {"get", "put", "patch", "delete"},
     "/api/agents/{agent_id}/sessions": {"post"},
+    "/api/agents/{agent_id}/calls": {"post"},
     "/api/sessions": {"get"},
     "/api/sessions/{session_id}": {"get"},
     "/api/sessions/{session_id}/end": {"post"},

@@ -1,6 +1,5 @@
 """Engine fixtures: fake provider servers per test, real local engines per session."""
 
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -37,15 +36,6 @@ def cartesia_fake() -> Iterator[FakeServer]:
     server = cartesia_server()
     yield server
     server.close()
-
-
-@pytest.fixture
-def closed_port_url() -> str:
-    """A loopback URL nobody listens on (the port was just released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 # Models load once per test session, through the factory the workers and
