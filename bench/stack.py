@@ -80,9 +80,9 @@ class RedisServer:
         stop_process(self.process)
 
 
-def start_redis(log_dir: Path) -> RedisServer:
-    """Start a ``redis-server`` and wait until it answers PING."""
-    port = free_port()
+def start_redis(log_dir: Path, port: int | None = None) -> RedisServer:
+    """Start a ``redis-server`` (on ``port``, or a free one) and wait until it answers PING."""
+    port = port or free_port()
     command = ["redis-server", "--bind", "127.0.0.1", "--port", str(port)]
     command += ["--save", "", "--appendonly", "no"]
     server = RedisServer(port, _spawn(command, os.environ, log_dir / f"redis-{port}.log"))
@@ -91,6 +91,9 @@ def start_redis(log_dir: Path) -> RedisServer:
         while True:
             try:
                 client.ping()
+                if server.process.poll() is not None:
+                    # Another server answered: this one could not take the port.
+                    raise RuntimeError(f"redis-server exited: port {port} is taken")
                 return server
             except redis.ConnectionError:
                 if time.monotonic() > deadline or server.process.poll() is not None:

@@ -1,6 +1,7 @@
-"""Fault injection for the reliability tests: a Redis server the test may stop
-and start again, a TCP proxy in front of PostgreSQL that can cut the database
-off, and the pool processes of a prefork Celery worker (what an OOM kill hits).
+"""Fault injection for the reliability tests: a Redis server the test may kill
+and start again, and a TCP proxy in front of PostgreSQL that can cut the
+database off. (Killing a worker's pool process, what an OOM kill hits, is
+``bench.stack.Worker.kill_pool``.)
 
 Nothing here stands in for project code: the stack under test is real daphne
 and real Celery workers; these only break the network or the processes
@@ -8,59 +9,34 @@ around them, as production would.
 """
 
 import contextlib
-import os
-import signal
 import socket
-import subprocess
 import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import redis
-
-from .conftest import free_port
+from bench.stack import RedisServer, start_redis
 
 
-@dataclass
-class RedisProcess:
-    """A private ``redis-server`` that keeps no data, like ``make run``'s."""
+class RestartableRedis:
+    """A private Redis that keeps no data, like ``make run``'s, which the test
+    may kill (its data is gone, as after a crash) and start again on its port."""
 
-    log_dir: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen | None = None
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.server: RedisServer | None = start_redis(log_dir)
+        self.port = self.server.port
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> None:
-        log = (self.log_dir / f"redis-{self.port}.log").open("ab")
-        self.process = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port)]
-            + ["--save", "", "--appendonly", "no"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-            finally:
-                client.close()
-
     def kill(self) -> None:
-        """Stop Redis the hard way: its data is gone, as after a crash."""
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
+        if self.server is not None:
+            self.server.process.kill()
+            self.server.process.wait()
+            self.server = None
+
+    def start(self) -> None:
+        self.server = start_redis(self.log_dir, port=self.port)
 
 
 class TcpProxy:
@@ -123,17 +99,3 @@ def _hang_up(sock: socket.socket) -> None:
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
     sock.close()
-
-
-def pool_processes(worker_pid: int) -> list[int]:
-    """The pool processes of a prefork worker: the ones that run its tasks."""
-    found = subprocess.run(["pgrep", "-P", str(worker_pid)], capture_output=True, text=True)
-    return [int(pid) for pid in found.stdout.split()]
-
-
-def signal_pool(worker_pid: int, sig: signal.Signals) -> list[int]:
-    """Send ``sig`` to every pool process of the worker; their pids."""
-    pids = pool_processes(worker_pid)
-    for pid in pids:
-        os.kill(pid, sig)
-    return pids
