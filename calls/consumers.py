@@ -17,8 +17,26 @@ from .core import CallCore
 from .protocol import Close, parse_message
 
 
-class VoiceConsumer(AsyncWebsocketConsumer):
+class CoreConsumer(AsyncWebsocketConsumer):
+    """A socket that carries one call: workers' messages go to its core."""
+
     core: CallCore | None = None
+
+    async def disconnect(self, code: int) -> None:
+        if self.core is not None:
+            await self.core.stop()
+        raise StopConsumer()
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Workers' ``pipeline.*`` messages go to the core; the rest to the handlers."""
+        if message.get("type", "").startswith("pipeline."):
+            if self.core is not None and self.core.admitted:
+                await self.core.on_pipeline(message)
+            return
+        await super().dispatch(message)
+
+
+class VoiceConsumer(CoreConsumer):
     # Protocol v1 has no playback receipts: a sentence is heard once it went out.
     confirms_playback = False
 
@@ -77,18 +95,3 @@ class VoiceConsumer(AsyncWebsocketConsumer):
             await core.interrupt()
         elif kind == "end":
             await core.hang_up()
-
-    async def disconnect(self, code: int) -> None:
-        if self.core is not None:
-            await self.core.stop()
-        raise StopConsumer()
-
-    # --- worker messages (channel layer) --------------------------------------------
-
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        """Workers' ``pipeline.*`` messages go to the core; the rest to the handlers."""
-        if message.get("type", "").startswith("pipeline."):
-            if self.core is not None and self.core.admitted:
-                await self.core.on_pipeline(message)
-            return
-        await super().dispatch(message)
