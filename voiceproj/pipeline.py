@@ -85,66 +85,39 @@ class Job(TypedDict):
 Message = dict[str, Any]
 
 
+def _message(kind: str, job: Job, **fields: Any) -> Message:
+    return {"type": f"pipeline.{kind}", "turn_id": job["turn_id"], **fields}
+
+
 def event_message(job: Job, event: dict[str, Any]) -> Message:
     """A wire event for the caller (transcript, intent, response.delta, error,
     metrics); the call forwards it as-is, merging ``metrics`` into its own."""
-    return {
-        "type": "pipeline.event",
-        "turn_id": job["turn_id"],
-        "event": {"turn_id": job["turn_id"], **event},
-    }
+    return _message("event", job, event={"turn_id": job["turn_id"], **event})
 
 
 def audio_message(job: Job, sentence: int, sample_rate: int, pcm: bytes) -> Message:
     """PCM16 audio of sentence ``sentence`` (0-based) of the turn's reply."""
-    return {
-        "type": "pipeline.audio",
-        "turn_id": job["turn_id"],
-        "sentence": sentence,
-        "sample_rate": sample_rate,
-        "pcm": pcm,
-    }
+    return _message("audio", job, sentence=sentence, sample_rate=sample_rate, pcm=pcm)
 
 
 def sentence_done_message(job: Job, sentence: int, text: str) -> Message:
     """All audio of ``sentence`` was sent (also after a TTS failure on it)."""
-    return {
-        "type": "pipeline.sentence_done",
-        "turn_id": job["turn_id"],
-        "sentence": sentence,
-        "text": text,
-    }
+    return _message("sentence_done", job, sentence=sentence, text=text)
 
 
 def reply_done_message(job: Job, text: str, sentences: int, end_call: bool = False) -> Message:
     """The reply is complete: ``sentences`` sentences in all (0: nothing to say)."""
-    return {
-        "type": "pipeline.reply_done",
-        "turn_id": job["turn_id"],
-        "text": text,
-        "sentences": sentences,
-        "end_call": end_call,
-    }
+    return _message("reply_done", job, text=text, sentences=sentences, end_call=end_call)
 
 
 def progress_message(job: Job, task_id: str, running: bool) -> Message:
     """A running turn task's heartbeat, or (``running`` False) its end."""
-    return {
-        "type": "pipeline.progress",
-        "turn_id": job["turn_id"],
-        "task": task_id,
-        "running": running,
-    }
+    return _message("progress", job, task=task_id, running=running)
 
 
 def turn_failed_message(job: Job, task_name: str, reason: str) -> Message:
     """A turn task failed (exception, time limit, lost process)."""
-    return {
-        "type": "pipeline.turn_failed",
-        "turn_id": job["turn_id"],
-        "task": task_name,
-        "reason": reason,
-    }
+    return _message("turn_failed", job, task=task_name, reason=reason)
 
 
 # --- Redis keys ---------------------------------------------------------------
