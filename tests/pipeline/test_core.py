@@ -227,3 +227,24 @@ def test_the_watchdog_fails_a_silent_turn_over_to_the_fallback_line(session, bro
     names = [(name, job["turn_id"]) for name, job, _ in published(broker)]
     assert names == [(TEXT_TURN_TASK, 1), (SPEAK_TASK, 2)]
     assert Turn.objects.get(session=session, turn_id=1, speaker="agent").text == FALLBACK_LINE
+
+
+def test_a_worker_message_that_breaks_the_relay_fails_the_turn_not_the_call(session, broker):
+    transport = Recorder()
+
+    async def scenario() -> None:
+        core = await started(session, broker, transport)
+        await core.text("Hello?")
+        await worker_says(core, "audio", 1, sentence=0)  # no audio, no rate: malformed
+        await core.text("Hello again?")  # the call goes on
+        await worker_says(core, "event", 3, event={"type": "intent", "turn_id": 3, "intent": "x"})
+        await core.stop()
+
+    run(scenario)
+    assert [e["code"] for e in transport.events if e["type"] == "error"] == ["turn_failed"]
+    assert [e["turn_id"] for e in transport.events if e["type"] == "intent"] == [3]
+    assert sorted((job["turn_id"], name) for name, job, _ in published(broker)) == [
+        (1, TEXT_TURN_TASK),
+        (2, SPEAK_TASK),  # the fallback line of the failed turn
+        (3, TEXT_TURN_TASK),
+    ]

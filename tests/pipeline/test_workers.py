@@ -324,3 +324,31 @@ def test_a_redelivered_job_runs_once_and_heartbeats_while_running(
     assert 1.0 < seconds < 4.0, "one sentence of speech, not two"
     beats = [m for m in channel.progress if m["task"] == task_id]
     assert beats[0]["running"] is True and beats[-1]["running"] is False
+
+
+def test_a_soft_time_limit_is_enforced_and_reported_as_a_failed_turn(
+    celery_workers, make_call, channel: Inbox, turns: redis.Redis
+) -> None:
+    """The prefork pool interrupts a task past its soft limit, and the call
+    hears of it at once (a per-call override stands in for a slow task)."""
+    call = make_call()
+    start_turn(turns, call, 1)
+    story = " ".join(f"This is sentence number {n} of a long story." for n in range(40))
+    celery_app.send_task(
+        "workers.tts.speak_text",
+        args=[make_job(call, channel, 1)],
+        kwargs={"text": story},
+        soft_time_limit=0.3,
+    )
+    deadline = time.monotonic() + TURN_TIMEOUT_S
+    failed = None
+    while failed is None and time.monotonic() < deadline:
+        message = channel.receive(1.0)
+        if message is not None and message["type"] == "pipeline.turn_failed":
+            failed = message
+    assert failed is not None, celery_workers.log("tts")[-2000:]
+    assert (failed["turn_id"], failed["task"], failed["reason"]) == (
+        1,
+        "workers.tts.speak_text",
+        "SoftTimeLimitExceeded",
+    )
