@@ -11,6 +11,7 @@ real WebSockets, so both databases go through exactly the same path.
 """
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,11 @@ def database_url(request: pytest.FixtureRequest) -> str | None:
 def test_twenty_callers_lose_no_turn(database_url: str | None, tmp_path: Path) -> None:
     with start_stack(tmp_path, database_url=database_url, engines=INSTANT_ENGINES) as stack:
         account = provision(stack.server.url, CALLERS)
-        results = asyncio.run(run_callers(account, turns=TURNS))
+        # In a thread of its own: pytest-django runs tests without a database
+        # last, after the browser tests, whose session-wide Playwright keeps an
+        # event loop running in the main thread (asyncio.run refuses to nest).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            results = pool.submit(asyncio.run, run_callers(account, turns=TURNS)).result()
         saved = {session["id"]: account.turns(session["id"]) for session in account.sessions}
 
     figures = tally(results)
