@@ -26,12 +26,13 @@ from calls.core import CallCore
 from calls.protocol import Close
 
 from .audio import FRAME_BYTES, PHONE_RATE, PhoneEncoder, from_phone
-from .twilio import hang_up, verify_stream_token
+from .twilio import FINAL_STATUSES, hang_up, verify_stream_token
 
 logger = logging.getLogger(__name__)
 
-# Ends of a call Twilio already knows about: no REST hang-up is needed.
-CALLER_ENDED = frozenset({"hangup"})
+# Ends of a call Twilio already knows about (the caller's `stop`, a final
+# status callback): no REST hang-up is needed.
+CALLER_ENDED = frozenset({"hangup", *FINAL_STATUSES})
 
 
 def keypad_text(digit: str) -> str:

@@ -252,7 +252,7 @@ def test_barge_in_clears_the_phone_and_keeps_only_what_was_heard(
 
 
 def test_the_status_callback_ends_the_call_and_a_bad_token_is_refused(
-    phone_server, celery_workers, phone_agent
+    phone_server, celery_workers, phone_agent, twilio_rest
 ):
     call_sid, twiml = incoming_call(phone_server)
     session = CallSession.objects.get(call_sid=call_sid)
@@ -274,9 +274,11 @@ def test_the_status_callback_ends_the_call_and_a_bad_token_is_refused(
         await asyncio.wait_for(listening, 20)  # the server closes the stream
         return phone, replay.closed
 
+    hang_ups_before = len(twilio_rest.requests)
     phone, replay_closed = asyncio.run(scenario())
     assert replay_closed == 4401
     assert phone.closed == 1000
+    assert len(twilio_rest.requests) == hang_ups_before  # Twilio ended it: no REST hang-up
     session.refresh_from_db()
     assert (session.status, session.end_reason) == ("ended", "completed")
 
