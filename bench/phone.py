@@ -48,7 +48,6 @@ import json
 import logging
 import os
 import platform
-import shutil
 import sys
 import tempfile
 import time
@@ -68,7 +67,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from bench.load import HTTP_TIMEOUT_S, QUESTIONS, Account, provision
-from bench.soak import ENGINES, commit
+from bench.soak import ENGINES, commit, save_result
 from bench.stack import ROOT, start_stack
 from calls.telephony.audio import FRAME_BYTES, MULAW_SILENCE, to_phone
 from voiceproj.pipeline import FALLBACK_LINE
@@ -554,14 +553,7 @@ def main() -> int:
     result = figures(calls, args.engines, args.turns)
     report(result, utterance)
     path = args.json or ROOT / "bench" / "results" / f"phone-{args.engines}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {path}")
-    if any(result["missed"].values()):
-        print(f"logs kept in {work_dir}")
-        return 1
-    shutil.rmtree(work_dir)
-    return 0
+    return save_result(result, path, work_dir, failed=any(result["missed"].values()))
 
 
 if __name__ == "__main__":

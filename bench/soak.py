@@ -149,10 +149,15 @@ def main() -> int:
     }
     report(figures, lost)
     path = args.json or ROOT / "bench" / "results" / f"soak-{args.engines}.json"
+    return save_result(figures, path, work_dir, failed=bool(lost))
+
+
+def save_result(result: dict, path: Path, work_dir: Path, failed: bool) -> int:
+    """Write the run's JSON; keep the stack's logs of a failed run. The exit code."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(figures, indent=2) + "\n")
+    path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {path}")
-    if lost:
+    if failed:
         print(f"logs kept in {work_dir}")
         return 1
     shutil.rmtree(work_dir)
