@@ -44,6 +44,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
 from voiceproj.celery import app as celery_app
+from voiceproj.metrics import ERRORS, TURNS, observe_turn
 from voiceproj.pipeline import (
     FALLBACK_LINE,
     SPEAK_TASK,
@@ -340,7 +341,11 @@ class CallCore:
         """An ``error`` event, up to a budget: a client stuck in a loop of bad
         input must not turn the call into an error firehose."""
         if self.error_bucket.take():
-            await self.transport.send_event({"type": "error", "code": code, "message": message})
+            await self._send_error(code, message)
+
+    async def _send_error(self, code: str, message: str) -> None:
+        ERRORS.labels(code=code).inc()
+        await self.transport.send_event({"type": "error", "code": code, "message": message})
 
     async def guarded(self, step: Awaitable[None]) -> None:
         """Run one input of the caller; bad input or a failure is answered, never fatal."""
@@ -378,9 +383,7 @@ class CallCore:
         now = time.monotonic()
         if now - self.rate_limit_reported >= RATE_LIMIT_REPORT_S:
             self.rate_limit_reported = now
-            await self.transport.send_event(
-                {"type": "error", "code": "rate_limited", "message": message}
-            )
+            await self._send_error("rate_limited", message)
 
     async def audio(self, frame: bytes) -> None:
         """Caller audio: PCM16 mono at the input rate, 10–1000 ms."""
@@ -473,6 +476,7 @@ class CallCore:
             return
         self.playing_until = 0.0
         turn = old_reply.turn_id if old_reply else 0
+        TURNS.labels(outcome="interrupted").inc()
         if notify:
             await self.transport.send_event({"type": "interrupted", "turn_id": turn})
         if old_reply is None or not (old_reply.audio_started or old_reply.finished):
@@ -536,9 +540,8 @@ class CallCore:
             return
         reply.finished = True
         logger.warning("session %s: turn %s failed: %s", self.session_id, reply.turn_id, message)
-        await self.transport.send_event(
-            {"type": "error", "code": "turn_failed", "message": message}
-        )
+        TURNS.labels(outcome="failed").inc()
+        await self._send_error("turn_failed", message)
         if reply.line is not None:
             await self._deliver(reply)
             return
@@ -593,6 +596,8 @@ class CallCore:
         if reply.finished:
             return
         wire_event = message["event"]
+        if wire_event.get("type") == "error":
+            ERRORS.labels(code=str(wire_event.get("code"))).inc()
         if wire_event.get("type") == "metrics":
             # Merged into the one metrics event sent when the reply is delivered.
             reply.timings.update(
@@ -696,15 +701,10 @@ class CallCore:
             logger.warning("session %s: the reply was not saved: %s", self.session_id, exc)
             await self.report("service_unavailable", "The reply could not be saved.")
         timings = {name: reply.timings.get(name) for name in WORKER_TIMINGS}
-        await self.transport.send_event(
-            {
-                "type": "metrics",
-                "turn_id": reply.turn_id,
-                **timings,
-                "first_audio_ms": first_audio_ms,
-                "total_ms": total_ms,
-            }
-        )
+        timings.update(first_audio_ms=first_audio_ms, total_ms=total_ms)
+        observe_turn(timings)
+        TURNS.labels(outcome="fallback" if reply.line == FALLBACK_LINE else "answered").inc()
+        await self.transport.send_event({"type": "metrics", "turn_id": reply.turn_id, **timings})
         self.last_activity = time.monotonic()
         if (reply.final or {}).get("end_call"):
             await self.end("farewell")

@@ -7,10 +7,12 @@ from django.urls import URLPattern, URLResolver, include, path
 from calls import views as call_views
 
 from .api import api
+from .metrics import metrics
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
+    path("metrics", metrics, name="metrics"),
     path("accounts/", include("allauth.urls")),
     path("", call_views.home, name="home"),
     path("dashboard/", call_views.dashboard, name="dashboard"),
