@@ -9,7 +9,9 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY . .
-RUN pip install --no-cache-dir -e . && python manage.py collectstatic --noinput
+# collectstatic only copies files: DEBUG lets it load the settings without the
+# SECRET_KEY, which the running containers get from the environment.
+RUN pip install --no-cache-dir -e . && DEBUG=true python manage.py collectstatic --noinput
 ENV PYTHONUNBUFFERED=1
 EXPOSE 8000
 # daphne through voiceproj.serve: it applies the WebSocket message limit.

@@ -7,7 +7,10 @@ PORT ?= 8000
 FLOWER_PORT ?= 5555
 # supervisord's socket and pidfile and beat's schedule: one set per checkout.
 RUN_DIR ?= $(CURDIR)/.run
-export PORT FLOWER_PORT RUN_DIR
+# The Makefile runs a local development server and the tests: DEBUG on (the
+# settings default is off, and off requires a real SECRET_KEY; docs/security.md).
+DEBUG ?= true
+export PORT FLOWER_PORT RUN_DIR DEBUG
 
 .PHONY: install run ctl migrate demo test lint redis postman
 

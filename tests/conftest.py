@@ -8,12 +8,22 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import User
 from agents.models import Agent
 
 PASSWORD = "a-long-test-password-42"
+
+
+@pytest.fixture(autouse=True)
+def _full_rate_limit_budgets() -> None:
+    """Rate-limit budgets live in the shared Redis cache: each test starts with full ones.
+
+    Only the cache's own keys go (django-redis prefixes them), never the calls'.
+    """
+    cache.delete_pattern("*")
 
 
 @pytest.fixture

@@ -6,11 +6,19 @@ compose's YAML merges the ``x-app`` anchor (PyYAML's safe loader does too).
 """
 
 import configparser
+import os
+import re
 import shlex
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
+from django.conf import settings
 
 from voiceproj.celery import ALL_QUEUES
 
@@ -150,3 +158,69 @@ def test_every_compose_service_restarts() -> None:
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     for name, spec in services.items():
         assert spec.get("restart") == "unless-stopped", name
+
+
+# `${NAME:?message}`: compose refuses to start while NAME is unset or empty.
+REQUIRED_VARIABLE = re.compile(r"^\$\{(?P<name>\w+):\?[^}]+\}$")
+
+
+def app_environments() -> dict[str, dict[str, str]]:
+    return {name: spec["environment"] for name, spec in compose_services().items()}
+
+
+def test_compose_runs_production_settings_with_a_required_secret_key() -> None:
+    for name, environment in app_environments().items():
+        assert environment["DEBUG"] == "false", name
+        required = REQUIRED_VARIABLE.match(environment["SECRET_KEY"])
+        assert required and required["name"] == "SECRET_KEY", name
+
+
+def test_compose_flower_requires_a_login() -> None:
+    required = REQUIRED_VARIABLE.match(app_environments()["flower"]["FLOWER_BASIC_AUTH"])
+    assert required and required["name"] == "FLOWER_BASIC_AUTH"
+
+
+@pytest.mark.timeout(90)
+def test_flower_refuses_requests_without_the_basic_auth_compose_sets() -> None:
+    """Flower reads FLOWER_BASIC_AUTH from its environment, as the compose service sets it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    flower = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "voiceproj",
+            "flower",
+            f"--port={port}",
+            "--address=127.0.0.1",
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "FLOWER_BASIC_AUTH": "ops:flower-pass-42",
+            "REDIS_URL": settings.REDIS_URL,
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 60
+        while True:
+            assert flower.poll() is None, "flower exited"
+            try:
+                anonymous = httpx.get(url, timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "flower did not start"
+                time.sleep(0.5)
+        assert anonymous.status_code == 401
+        assert httpx.get(url, auth=("ops", "wrong"), timeout=5).status_code == 401
+        assert httpx.get(url, auth=("ops", "flower-pass-42"), timeout=5).status_code == 200
+    finally:
+        flower.terminate()
+        flower.wait(timeout=30)

@@ -9,7 +9,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
+from csp.constants import NONE, SELF
+
+from voiceproj.secret_key import validated_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -23,12 +25,10 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-DEBUG = env.bool("DEBUG", default=True)
-SECRET_KEY = env.str("SECRET_KEY", default="")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = "django-insecure-local-development-key-change-me"
+# Off unless asked for: a server started without settings must never run with
+# the debug pages and the development key. `make run` and `make test` ask for it.
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = validated_secret_key(env.str("SECRET_KEY", default=""), debug=DEBUG)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -39,6 +39,25 @@ CORS_URLS_REGEX = r"^/api/.*$"
 if env.bool("TRUST_PROXY_HEADERS", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
+# How many proxies in front of the web process append to X-Forwarded-For. The
+# client's address, which every rate limit keys on, is the entry that many
+# places from the right; the entries left of it are whatever the client sent.
+# 0 (no proxy): the socket's peer address, and X-Forwarded-For is ignored.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+NINJA_NUM_PROXIES = NUM_PROXIES
+ALLAUTH_TRUSTED_PROXY_COUNT = NUM_PROXIES
+
+# Production transport security (docs/security.md), on whenever DEBUG is off;
+# each can be turned off where a proxy already does it. HSTS starts at one year,
+# the value browsers' preload lists ask for.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+# The health probes of a load balancer speak plain HTTP to the process itself.
+SECURE_REDIRECT_EXEMPT = [r"^api/health$"]
 
 INSTALLED_APPS = [
     "daphne",
@@ -50,6 +69,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "corsheaders",
+    "csp",
     "channels",
     # Serves the Swagger UI of /api/docs from local static files, not a CDN (works offline).
     "ninja",
@@ -71,9 +91,35 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "voiceproj.middleware.api_method_not_allowed_as_json",
 ]
+
+# Content-Security-Policy (django-csp): pages run only our own scripts, styles
+# and workers, and talk only to this origin (the call socket included), so an
+# injected <script> or inline handler does nothing. Audio is played from blob:
+# URLs by the call page; the QR code of two-factor setup is a data: image.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "media-src": [SELF, "blob:"],
+        "connect-src": [SELF],
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# The largest body anyone needs is an agent (about 25 KB of prompt and
+# intents); 256 KiB leaves room and stops a client from making a web process
+# parse megabytes. A larger body answers 413 (the API) or 400 (a form).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
 
 ROOT_URLCONF = "voiceproj.urls"
 ASGI_APPLICATION = "voiceproj.asgi.application"
@@ -149,13 +195,17 @@ SIMPLE_JWT = {
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": True,
+    # Every token carries a hash of the password hash: a password change or
+    # reset revokes all tokens minted before it (accounts/tokens.py checks it).
+    "CHECK_REVOKE_TOKEN": True,
 }
+# What a monitoring system presents (Authorization: Bearer ...) to read
+# /api/health/ready and /metrics; staff users may read them with their own
+# login. Empty: staff only. Generate it as SECRET_KEY is (docs/security.md).
+MONITORING_TOKEN = env.str("MONITORING_TOKEN", default="")
 # Password guessing on the API's unauthenticated auth endpoints (login, register,
 # refresh, logout), per client address; a person never needs more.
 API_AUTH_RATE = env.str("API_AUTH_RATE", default="20/m")
-# Holds that budget (and allauth's login limits). Per process by default; give
-# several web processes one budget with e.g. CACHE_URL=redis://127.0.0.1:6379/1.
-CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -168,6 +218,29 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # --- Redis, Channels, Celery -------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+
+# The cache holds every rate-limit budget (the API's auth limit, allauth's
+# login limits, the admin login's) and short-lived security state, so it must
+# be one for all web processes: Redis by default, under its own key prefix.
+# A Redis outage must not turn a login into a 500, so cache errors are logged
+# and ignored (the limits open for that time; every call fails anyway).
+# CACHE_URL overrides it (e.g. locmemcache:// for one process without Redis).
+if "CACHE_URL" in os.environ:
+    CACHES = {"default": env.cache_url("CACHE_URL")}
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "voice-cache",
+            "OPTIONS": {
+                "IGNORE_EXCEPTIONS": True,
+                "SOCKET_CONNECT_TIMEOUT": 1,
+                "SOCKET_TIMEOUT": 1,
+            },
+        }
+    }
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 
 CHANNEL_LAYERS = {
     "default": {

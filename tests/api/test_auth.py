@@ -178,3 +178,17 @@ def test_auth_endpoints_are_rate_limited_per_client(client, user, settings):
         REMOTE_ADDR="10.0.0.9",
     )
     assert elsewhere.status_code == 200
+
+
+def test_a_new_forwarded_for_per_request_does_not_escape_the_auth_limit(client, user, settings):
+    """Without a trusted proxy (NUM_PROXIES=0) X-Forwarded-For is the client's own words."""
+    settings.API_AUTH_RATE = "3/m"
+    for n in range(3):
+        spoofed = {"HTTP_X_FORWARDED_FOR": f"203.0.113.{n}"}
+        assert login_from(client, spoofed, password="guess").status_code == 401
+    assert login_from(client, {"HTTP_X_FORWARDED_FOR": "198.51.100.7"}).status_code == 429
+
+
+def login_from(client, headers, password=PASSWORD):
+    body = {"username": "operator", "password": password}
+    return post(client, "/api/auth/login", body, **headers)
