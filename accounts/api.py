@@ -1,4 +1,4 @@
-"""``/api/auth``: register, JWT login / refresh (rotating) / logout, and me."""
+"""``/api/auth``: register, JWT login / refresh (rotating) / logout / logout-all, and me."""
 
 from collections.abc import Iterable
 from typing import Any, cast
@@ -25,6 +25,7 @@ from voiceproj.errors import ErrorOut, FieldError, ValidationErrorOut, field_err
 
 from .auth import current_user, jwt_auth
 from .schemas import LoginIn, RefreshIn, RegisterIn, TokenPairOut, UserOut
+from .tokens import revoke_all_tokens, token_pair, token_user
 
 
 class AuthThrottle(AnonRateThrottle):
@@ -45,11 +46,6 @@ router = Router(tags=["auth"], throttle=[AuthThrottle()])
 User = get_user_model()
 
 REFRESH_REJECTED = "Refresh token is invalid, expired or already used."
-
-
-def token_pair(user) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    refresh = RefreshToken.for_user(user)
-    return {"access": str(refresh.access_token), "refresh": str(refresh)}
 
 
 def _validated_registration(payload: RegisterIn) -> dict[str, str]:
@@ -135,9 +131,7 @@ def _spend(raw: str) -> RefreshToken:
 def refresh(request: HttpRequest, payload: RefreshIn):  # type: ignore[no-untyped-def]
     """Rotate: the refresh token is blacklisted and a new pair is returned."""
     token = _spend(payload.refresh)
-    user = User.objects.filter(
-        **{api_settings.USER_ID_FIELD: token.get(api_settings.USER_ID_CLAIM)}, is_active=True
-    ).first()
+    user = token_user(token)
     if user is None:
         raise AuthenticationError(message=REFRESH_REJECTED)
     return token_pair(user)
@@ -147,6 +141,13 @@ def refresh(request: HttpRequest, payload: RefreshIn):  # type: ignore[no-untype
 def logout(request: HttpRequest, payload: RefreshIn):  # type: ignore[no-untyped-def]
     """Blacklist the refresh token; access tokens expire on their own (60 min)."""
     _spend(payload.refresh)
+    return Status(204, None)
+
+
+@router.post("/logout-all", response={204: None, 401: ErrorOut}, auth=jwt_auth)
+def logout_all(request: HttpRequest):  # type: ignore[no-untyped-def]
+    """Log out everywhere: every access and refresh token and web session of the user ends."""
+    revoke_all_tokens(current_user(request))
     return Status(204, None)
 
 

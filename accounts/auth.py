@@ -2,15 +2,14 @@
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 from ninja.errors import AuthenticationError
 from ninja.security import HttpBearer
 from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
 from .models import User
+from .tokens import token_user
 
 
 class SignedInRequest(HttpRequest):
@@ -19,22 +18,23 @@ class SignedInRequest(HttpRequest):
     user: User
 
 
+TOKEN_REVOKED = (
+    "The token was revoked (password changed, logged out everywhere) "
+    "or its user no longer exists or is inactive."
+)
+
+
 class JWTAuth(HttpBearer):
     """``Authorization: Bearer <access JWT>``; puts the user on ``request.user``."""
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:
         try:
             access = AccessToken(token)  # type: ignore[arg-type]  # simplejwt types str as Token
-            user_id = access[api_settings.USER_ID_CLAIM]
-        except (TokenError, KeyError) as exc:
+        except TokenError as exc:
             raise AuthenticationError(message="Access token is invalid or expired.") from exc
-        user = (
-            get_user_model()
-            .objects.filter(**{api_settings.USER_ID_FIELD: user_id}, is_active=True)
-            .first()
-        )
+        user = token_user(access)
         if user is None:
-            raise AuthenticationError(message="The token's user no longer exists or is inactive.")
+            raise AuthenticationError(message=TOKEN_REVOKED)
         request.user = user
         return user
 

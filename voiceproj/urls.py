@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import URLPattern, URLResolver, include, path
 
+from accounts.views import logout_everywhere
 from calls import views as call_views
 
 from .api import api
@@ -13,6 +14,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("metrics", metrics, name="metrics"),
+    path("accounts/logout/everywhere/", logout_everywhere, name="logout_everywhere"),
     path("accounts/", include("allauth.urls")),
     path("", call_views.home, name="home"),
     path("dashboard/", call_views.dashboard, name="dashboard"),
