@@ -16,8 +16,8 @@ Read from Redis at each scrape, so they are the same from every web process:
 * ``voice_queue_depth{queue}`` — jobs waiting in each Celery queue.
 
 Each web process keeps its own counters (Prometheus scrapes each one; sum
-them across instances). Served without authentication, like a health check:
-keep it on the private network (docs/reliability.md).
+them across instances). Readable with the MONITORING_TOKEN or by staff
+(voiceproj/monitoring.py); anyone else gets 401.
 """
 
 from collections.abc import Iterator
@@ -30,6 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram,
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from voiceproj.monitoring import may_monitor
 from voiceproj.pipeline import ALL_QUEUES, presence_key
 
 # Seconds: from a fast cloud turn (0.1 s) to a slow CPU one (30 s).
@@ -81,4 +82,12 @@ REGISTRY.register(RedisCollector())
 
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
+    if not may_monitor(request):
+        response = HttpResponse(
+            "The monitoring token or a staff login is required.\n",
+            status=401,
+            content_type="text/plain",
+        )
+        response["WWW-Authenticate"] = "Bearer"
+        return response
     return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

@@ -1,4 +1,7 @@
-"""/api/health against the real database, Redis and a real Celery worker process."""
+"""/api/health (public liveness) and /api/health/ready (monitoring readiness).
+
+Against the real database, Redis and a real Celery worker process.
+"""
 
 import json
 import os
@@ -13,7 +16,9 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
-from django.test import override_settings
+from django.test import Client, override_settings
+
+from tests.conftest import jwt_headers
 
 pytestmark = pytest.mark.django_db
 
@@ -36,8 +41,42 @@ def database_url() -> str:
     )
 
 
-def test_health_reports_database_redis_and_every_queue(client):
+MONITORING_TOKEN = "monitoring-token-for-tests-0123456789"
+READY = "/api/health/ready"
+
+
+@pytest.fixture(autouse=True)
+def _monitoring_token(settings):
+    settings.MONITORING_TOKEN = MONITORING_TOKEN
+
+
+def ready(client, token: str = MONITORING_TOKEN):
+    return client.get(READY, HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+def test_liveness_is_public_and_says_nothing_else(client):
     response = client.get("/api/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_liveness_answers_while_redis_is_down(client):
+    with override_settings(REDIS_URL=f"redis://127.0.0.1:{unused_port()}/0"):
+        assert client.get("/api/health").status_code == 200
+
+
+def test_readiness_needs_the_monitoring_token_or_a_staff_user(client, make_user):
+    assert client.get(READY).status_code == 401
+    assert ready(client, token="a-guess").status_code == 401
+    assert client.get(READY, **jwt_headers(make_user("plain"))).status_code == 401
+    assert client.get(READY, **jwt_headers(make_user("ops", is_staff=True))).status_code == 200
+    staff_browser = Client()
+    staff_browser.force_login(make_user("admin", is_staff=True))
+    assert staff_browser.get(READY).status_code == 200
+
+
+def test_readiness_reports_database_redis_and_every_queue(client):
+    response = ready(client)
     assert response.status_code == 200
     body = response.json()
     assert body["database"]["ok"] is True
@@ -46,18 +85,20 @@ def test_health_reports_database_redis_and_every_queue(client):
     assert body["status"] in {"ok", "degraded"}
 
 
-def test_health_is_503_when_redis_is_down(client):
-    with override_settings(REDIS_URL=f"redis://127.0.0.1:{unused_port()}/0"):
-        response = client.get("/api/health")
+def test_readiness_is_503_when_redis_is_down_and_keeps_the_exception_to_the_log(client, caplog):
+    port = unused_port()
+    with override_settings(REDIS_URL=f"redis://127.0.0.1:{port}/0"):
+        response = ready(client)
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "down"
-    assert body["redis"]["ok"] is False
-    assert "Connection" in body["redis"]["error"]
+    assert body["redis"] == {"ok": False, "error": "unreachable"}
     assert body["database"]["ok"] is True
+    assert str(port) not in response.content.decode()
+    assert str(port) in caplog.text
 
 
-def test_health_counts_a_live_worker_on_its_queue(client):
+def test_readiness_counts_a_live_worker_on_its_queue(client):
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -92,14 +133,14 @@ def test_health_counts_a_live_worker_on_its_queue(client):
         seen = 0
         while time.monotonic() < deadline and not seen:
             assert worker.poll() is None, "celery worker exited"
-            seen = client.get("/api/health").json()["queues"]["default"]["workers"]
+            seen = ready(client).json()["queues"]["default"]["workers"]
         assert seen >= 1
     finally:
         worker.terminate()
         worker.wait(timeout=30)
 
 
-def test_health_is_503_when_the_database_is_down(tmp_path):
+def test_readiness_is_503_when_the_database_is_down(tmp_path):
     """A real server process whose database does not answer still answers, with 503."""
     port = unused_port()
     log = (tmp_path / "daphne.log").open("wb")
@@ -119,6 +160,7 @@ def test_health_is_503_when_the_database_is_down(tmp_path):
             **os.environ,
             "DATABASE_URL": f"postgres://postgres@127.0.0.1:{unused_port()}/none",
             "REDIS_URL": settings.REDIS_URL,
+            "MONITORING_TOKEN": MONITORING_TOKEN,
         },
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -128,7 +170,11 @@ def test_health_is_503_when_the_database_is_down(tmp_path):
         while True:
             assert server.poll() is None, (tmp_path / "daphne.log").read_text()
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=5)
+                probe = urllib.request.Request(
+                    f"http://127.0.0.1:{port}{READY}",
+                    headers={"Authorization": f"Bearer {MONITORING_TOKEN}"},
+                )
+                urllib.request.urlopen(probe, timeout=5)
             except urllib.error.HTTPError as exc:
                 status, body = exc.code, json.loads(exc.read())
                 break
@@ -139,7 +185,7 @@ def test_health_is_503_when_the_database_is_down(tmp_path):
             pytest.fail("health answered 200 without a database")
         assert status == 503
         assert body["status"] == "down"
-        assert body["database"]["ok"] is False
+        assert body["database"] == {"ok": False, "error": "unreachable"}
         assert body["redis"]["ok"] is True
     finally:
         server.terminate()
