@@ -8,6 +8,7 @@ to the authenticated user (another user's session is a 404).
 """
 
 from typing import Literal
+from urllib.parse import urlencode
 from uuid import UUID
 
 from django.db.models import QuerySet
@@ -23,10 +24,20 @@ from voiceproj.errors import DbId, ErrorOut, InputSchema, ValidationErrorOut, fi
 
 from .export import transcript_text_download
 from .models import CallSession, Turn
-from .schemas import CallIn, CallOut, SessionOut, StatsOut, TranscriptOut, TurnOut
+from .schemas import (
+    CallIn,
+    CallOut,
+    SessionOut,
+    StatsOut,
+    TicketOut,
+    TranscriptOut,
+    TurnOut,
+    ws_url,
+)
 from .services import end_session, start_session
 from .stats import dashboard_stats
 from .telephony.twilio import TwilioCallError, TwilioNotConfigured, place_call, webhook_urls
+from .tickets import VOICE_TICKET
 
 router = Router(tags=["sessions"], auth=jwt_auth)
 
@@ -106,6 +117,27 @@ def list_sessions(request: HttpRequest, filters: Query[SessionFilters]) -> Query
 def get_session(request: HttpRequest, session_id: UUID) -> CallSession:
     """One session with its latency summary (p50/p95/max per timing)."""
     return owned_session(request, session_id)
+
+
+@router.post(
+    "/sessions/{session_id}/ticket", response={201: TicketOut, 404: ErrorOut, 409: ErrorOut}
+)
+def ticket(request: HttpRequest, session_id: UUID):  # type: ignore[no-untyped-def]
+    """A single-use, 30-second ticket for the session's socket, for clients that cannot
+    send an ``Authorization`` header (a browser's ``WebSocket``): connect to ``ws_url``.
+    """
+    session = owned_session(request, session_id)
+    if session.status != CallSession.Status.ACTIVE or session.channel != CallSession.Channel.WEB:
+        raise HttpError(409, "Only an active web call has a socket to join.")
+    issued = VOICE_TICKET.issue(session.id, user=session.user_id)
+    return Status(
+        201,
+        {
+            "ticket": issued,
+            "expires_in": VOICE_TICKET.max_age_s,
+            "ws_url": f"{ws_url(request, session)}?{urlencode({'ticket': issued})}",
+        },
+    )
 
 
 @router.post("/sessions/{session_id}/end", response={200: SessionOut, 404: ErrorOut})

@@ -1,12 +1,18 @@
 """WebSocket authentication and origin check for the voice socket.
 
 ``VoiceAuthStack(app)`` puts ``scope["user"]`` and ``scope["auth"]`` (how the
-user was identified: ``"token"``, ``"session"``, ``"invalid_token"`` or
-``None``) on every WebSocket scope. A JWT (``Authorization: Bearer`` header or
-``?token=``) wins over the session cookie; a token that does not validate
-leaves the caller anonymous even if a cookie is present, so a client always
-learns that its token is bad (close 4401) instead of silently acting as
-someone else.
+user was identified: ``"token"``, ``"session"``, ``"ticket"``,
+``"invalid_token"`` or ``None``) on every WebSocket scope. A JWT in the
+``Authorization: Bearer`` header wins over the session cookie; a token that
+does not validate leaves the caller anonymous even if a cookie is present, so
+a client always learns that its token is bad (close 4401) instead of silently
+acting as someone else.
+
+A client that cannot send headers presents ``?ticket=`` (single-use, 30 s,
+calls/tickets.py): the middleware only notes it, because the ticket is bound
+to the session in the URL, which the consumer redeems it for
+(``user_for_ticket``). A JWT in the URL (``?token=``) is refused: URLs end up
+in proxy logs, and an access token there is usable for an hour.
 
 The origin check follows Channels' ``AllowedHostsOriginValidator`` for
 browsers, with one difference: Channels rejects a handshake that has no
@@ -27,8 +33,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
+
+from accounts.tokens import token_user
+
+from .tickets import VOICE_TICKET
 
 Scope = dict[str, Any]
 
@@ -41,31 +50,38 @@ def header(scope: Scope, name: bytes) -> str | None:
 
 
 def bearer_token(scope: Scope) -> str | None:
-    """The JWT from ``Authorization: Bearer ...`` or the ``token`` query parameter."""
+    """The JWT from ``Authorization: Bearer ...``."""
     authorization = header(scope, b"authorization")
     if authorization:
         scheme, _, credentials = authorization.partition(" ")
         if scheme.lower() == "bearer" and credentials.strip():
             return credentials.strip()
-    query = parse_qs(scope.get("query_string", b"").decode("latin1"))
-    tokens = query.get("token")
-    return tokens[0] if tokens and tokens[0] else None
+    return None
+
+
+def query_parameter(scope: Scope, name: str) -> str | None:
+    values = parse_qs(scope.get("query_string", b"").decode("latin1")).get(name)
+    return values[0] if values else None
 
 
 @database_sync_to_async
 def user_for_token(raw: str):  # type: ignore[no-untyped-def]
-    """The active user an access JWT names, or None when it does not validate."""
+    """The active user an access JWT names, or None when it does not validate or was revoked."""
     try:
         token = AccessToken(raw)  # type: ignore[arg-type]  # simplejwt annotates str as Token
     except TokenError:
         return None
-    user_id = token.get(api_settings.USER_ID_CLAIM)
-    user = (
-        get_user_model()
-        .objects.filter(**{api_settings.USER_ID_FIELD: user_id}, is_active=True)
-        .first()
-    )
-    return user
+    return token_user(token)
+
+
+async def user_for_ticket(ticket: str, session_id: str) -> Any:
+    """The user a voice ticket for ``session_id`` names, on its first use; else None."""
+    claims = await VOICE_TICKET.redeem(ticket, session_id)
+    if claims is None or not isinstance(claims.get("user"), int):
+        return None
+    return await database_sync_to_async(
+        get_user_model().objects.filter(pk=claims["user"], is_active=True).first
+    )()
 
 
 class JWTAuthMiddleware:
@@ -77,10 +93,15 @@ class JWTAuthMiddleware:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> Any:
         scope = dict(scope)
         raw = bearer_token(scope)
+        ticket = query_parameter(scope, "ticket")
         if raw is not None:
             user = await user_for_token(raw)
             scope["user"] = user or AnonymousUser()
             scope["auth"] = "token" if user else "invalid_token"
+        elif ticket is not None:
+            scope["user"], scope["auth"], scope["ticket"] = AnonymousUser(), "ticket", ticket
+        elif query_parameter(scope, "token") is not None:
+            scope["user"], scope["auth"] = AnonymousUser(), "invalid_token"
         else:
             user = scope.get("user")
             scope["auth"] = "session" if user is not None and user.is_authenticated else None

@@ -13,6 +13,7 @@ from typing import Any
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from .auth import user_for_ticket
 from .core import CallCore
 from .protocol import Close, parse_message
 
@@ -59,11 +60,14 @@ class VoiceConsumer(CoreConsumer):
     async def connect(self) -> None:
         # Accept first: close codes only reach the client on an open socket.
         await self.accept()
+        session_id = self.scope["url_route"]["kwargs"]["session_id"]
         user = self.scope.get("user")
+        if self.scope.get("auth") == "ticket":
+            user = await user_for_ticket(self.scope["ticket"], session_id)
         if user is None or not user.is_authenticated:
             await self.close(code=Close.NOT_AUTHENTICATED)
             return
-        core = CallCore(self.scope["url_route"]["kwargs"]["session_id"], self.channel_name, self)
+        core = CallCore(session_id, self.channel_name, self)
         code = await core.admit(user.pk)
         self.core = core
         if code is not None:

@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+from django.http import HttpRequest
 from ninja import Schema
 from pydantic import AfterValidator, Field
 
@@ -45,9 +46,19 @@ class SessionOut(Schema):
             return None
         if not context or context.get("request") is None:
             return None
-        request = context["request"]
-        scheme = "wss" if request.is_secure() else "ws"
-        return f"{scheme}://{request.get_host()}{ws_path(obj)}"
+        return ws_url(context["request"], obj)
+
+
+def ws_url(request: HttpRequest, session: Any) -> str:
+    """Absolute URL of the session's socket, with the scheme and host the request came to."""
+    scheme = "wss" if request.is_secure() else "ws"
+    return f"{scheme}://{request.get_host()}{ws_path(session)}"
+
+
+class TicketOut(Schema):
+    ticket: str = Field(description="Single-use: admits one socket, then never again.")
+    expires_in: int = Field(description="Seconds the ticket stays valid if unused.")
+    ws_url: str = Field(description="The session's socket URL with the ticket in its query.")
 
 
 class CallIn(InputSchema):

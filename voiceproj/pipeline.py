@@ -148,6 +148,11 @@ def greeted_key(session_id: str) -> str:
     return f"voice:greeted:{session_id}"
 
 
+def ticket_used_key(kind: str, ticket_id: str) -> str:
+    """Set by the first use of a single-use socket ticket (calls/tickets.py)."""
+    return f"voice:ticket:{kind}:{ticket_id}"
+
+
 # --- what the agent says by itself ---------------------------------------------
 
 FAREWELL_LINE = "Thank you for calling. Goodbye!"

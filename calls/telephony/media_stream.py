@@ -25,8 +25,9 @@ from calls.consumers import CoreConsumer
 from calls.core import CallCore
 from calls.protocol import Close
 
+from ..tickets import STREAM_TICKET
 from .audio import FRAME_BYTES, PHONE_RATE, PhoneEncoder, from_phone
-from .twilio import FINAL_STATUSES, hang_up, verify_stream_token
+from .twilio import FINAL_STATUSES, hang_up
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ class TwilioMediaStreamConsumer(CoreConsumer):
         start = message.get("start") or {}
         params = start.get("customParameters") or {}
         session_id = str(params.get("session_id", ""))
-        if not await verify_stream_token(params.get("token"), session_id):
+        if await STREAM_TICKET.redeem(params.get("token"), session_id) is None:
             logger.warning("Media Streams: refused a stream for session %r", session_id)
             await super().close(code=Close.NOT_AUTHENTICATED)
             return

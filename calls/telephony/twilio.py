@@ -7,7 +7,8 @@
   line and a hang-up.
 * ``POST /telephony/twilio/status`` ends the session when the call is over.
 * ``place_call`` dials out from an agent's number; ``hang_up`` ends a call.
-* ``verify_stream_token`` is what the socket checks before it takes the call.
+* The single-use stream token is ``calls.tickets.STREAM_TICKET``: the socket
+  redeems it before it takes the call.
 
 Both webhooks are signed by Twilio (``X-Twilio-Signature``, HMAC-SHA1 of the
 URL Twilio requested and the sorted POST parameters, keyed with the auth
@@ -15,16 +16,12 @@ token). docs/telephony.md is the operator's guide.
 """
 
 import logging
-import secrets
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
-from uuid import UUID
 
-import redis.asyncio as aioredis
 from django.conf import settings
-from django.core import signing
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -35,7 +32,6 @@ from django.http import (
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
-from redis.exceptions import RedisError
 from requests import RequestException
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
@@ -49,17 +45,12 @@ from voiceproj.phone import is_e164
 
 from ..models import CALL_SID, CallSession
 from ..services import end_session
+from ..tickets import STREAM_TICKET
 
 logger = logging.getLogger(__name__)
 
 # The Media Streams socket's path (the WebSocket route serves it).
 STREAM_PATH = "/ws/telephony/twilio/"
-STREAM_TOKEN_SALT = "calls.telephony.twilio.stream"
-# Twilio opens the stream as soon as it has read the TwiML, well within a
-# second; a minute covers a slow network and leaves no token usable for long.
-STREAM_TOKEN_MAX_AGE_S = 60
-# Redis key of a used token's id: kept as long as the token could still verify.
-STREAM_TOKEN_USED_KEY = "telephony:twilio:stream-token:{}"
 # CallStatus values that mean the call is over.
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 # Only the end of a call matters here; Twilio reports busy, failed, no-answer
@@ -174,53 +165,6 @@ def hang_up(call_sid: str) -> bool:
     return True
 
 
-# --- the stream token ------------------------------------------------------------
-
-
-def issue_stream_token(session: CallSession) -> str:
-    """A signed token admitting one Media Streams socket to ``session``.
-
-    It carries the session id and a random id; ``verify_stream_token``
-    accepts it once, within ``STREAM_TOKEN_MAX_AGE_S``.
-    """
-    claims = {"session": str(session.id), "id": secrets.token_urlsafe(16)}
-    return signing.dumps(claims, salt=STREAM_TOKEN_SALT)
-
-
-def stream_token_id(token: object, session_id: str | UUID) -> str | None:
-    """The token's id when its signature and age are good and it names ``session_id``."""
-    if not isinstance(token, str):
-        return None
-    try:
-        claims = signing.loads(token, salt=STREAM_TOKEN_SALT, max_age=STREAM_TOKEN_MAX_AGE_S)
-    except signing.BadSignature:  # SignatureExpired included
-        return None
-    if not isinstance(claims, dict) or claims.get("session") != str(session_id):
-        return None
-    token_id = claims.get("id")
-    return token_id if isinstance(token_id, str) else None
-
-
-async def verify_stream_token(token: object, session_id: str | UUID) -> bool:
-    """True once for a good token of ``session_id``: signature, age, session, first use.
-
-    The first use is claimed with a Redis SET NX on the token's id; if Redis
-    cannot be reached the token is refused (logged), never accepted twice.
-    """
-    token_id = stream_token_id(token, session_id)
-    if token_id is None:
-        return False
-    client = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=3)
-    try:
-        key = STREAM_TOKEN_USED_KEY.format(token_id)
-        return bool(await client.set(key, "1", nx=True, ex=STREAM_TOKEN_MAX_AGE_S))
-    except RedisError:
-        logger.exception("Stream token of session %s refused: Redis is unavailable", session_id)
-        return False
-    finally:
-        await client.aclose()
-
-
 # --- webhooks ----------------------------------------------------------------------
 
 
@@ -291,7 +235,7 @@ def connect_stream(request: HttpRequest, session: CallSession) -> VoiceResponse:
     """``<Connect><Stream>`` to the socket with the session id and a fresh token."""
     stream = Stream(url=stream_url(request))
     stream.parameter(name="session_id", value=str(session.id))
-    stream.parameter(name="token", value=issue_stream_token(session))
+    stream.parameter(name="token", value=STREAM_TICKET.issue(session.id))
     connect = Connect()
     connect.append(stream)
     response = VoiceResponse()

@@ -7,6 +7,7 @@ EXPECTED = {
     "/api/auth/login": {"post"},
     "/api/auth/refresh": {"post"},
     "/api/auth/logout": {"post"},
+    "/api/auth/logout-all": {"post"},
     "/api/auth/me": {"get"},
     "/api/agents": {"get", "post"},
     "/api/agents/{agent_id}": {"get", "put", "patch", "delete"},
@@ -15,10 +16,12 @@ EXPECTED = {
     "/api/sessions": {"get"},
     "/api/sessions/{session_id}": {"get"},
     "/api/sessions/{session_id}/end": {"post"},
+    "/api/sessions/{session_id}/ticket": {"post"},
     "/api/sessions/{session_id}/turns": {"get"},
     "/api/sessions/{session_id}/transcript": {"get"},
     "/api/stats": {"get"},
     "/api/health": {"get"},
+    "/api/health/ready": {"get"},
 }
 
 

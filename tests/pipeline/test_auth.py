@@ -1,4 +1,4 @@
-"""Who may open a call's WebSocket: the three ways to authenticate, origins, close codes.
+"""Who may open a call's WebSocket: the ways to authenticate, origins, close codes.
 
 Runs against a real daphne process (tests/pipeline/conftest.py) with a real
 WebSocket client.
@@ -36,15 +36,61 @@ def test_bearer_header_token_connects_and_gets_ready(daphne_server, make_call):
     }
 
 
-def test_query_token_connects_without_origin(daphne_server, make_call):
+def ticket_url(call, client: Client | None = None) -> str:
+    """``ws_url`` of ``POST /api/sessions/{id}/ticket`` as the call's user."""
+    response = (client or Client()).post(
+        f"/api/sessions/{call.session_id}/ticket", HTTP_AUTHORIZATION=f"Bearer {call.token}"
+    )
+    assert response.status_code == 201, response.content
+    return response.json()["ws_url"]
+
+
+def test_ticket_connects_once_without_origin_or_header(daphne_server, make_call):
+    call = make_call()
+    # The API's URL names the test client's host; the socket is the live server's.
+    url = daphne_server.ws_url(call.session_id) + "?" + ticket_url(call).split("?", 1)[1]
+
+    async def scenario():
+        async with await open_socket(url) as ws:
+            first = (await next_event(ws))["type"]
+        again = await open_socket(url)
+        return first, await close_code(again)
+
+    assert asyncio.run(scenario()) == ("ready", 4401)
+
+
+def test_ticket_of_another_session_is_refused(daphne_server, make_call):
+    call, other = make_call(), make_call()
+    query = ticket_url(other).split("?", 1)[1]
+
+    async def scenario():
+        ws = await open_socket(daphne_server.ws_url(call.session_id) + "?" + query)
+        return await close_code(ws)
+
+    assert asyncio.run(scenario()) == 4401
+
+
+def test_a_jwt_in_the_url_is_refused(daphne_server, make_call):
+    """URLs land in proxy access logs: an access token there would be usable by anyone."""
     call = make_call()
 
     async def scenario():
-        url = daphne_server.ws_url(call.session_id, token=call.token)
-        async with await open_socket(url) as ws:
-            return (await next_event(ws))["type"]
+        ws = await open_socket(daphne_server.ws_url(call.session_id, token=call.token))
+        return await close_code(ws)
 
-    assert asyncio.run(scenario()) == "ready"
+    assert asyncio.run(scenario()) == 4401
+
+
+def test_token_minted_before_a_password_change_is_refused(daphne_server, make_call):
+    call = make_call()
+    call.user.set_password("a-brand-new-password-77")
+    call.user.save()
+
+    async def scenario():
+        ws = await open_socket(daphne_server.ws_url(call.session_id), token=call.token)
+        return await close_code(ws)
+
+    assert asyncio.run(scenario()) == 4401
 
 
 def test_session_cookie_from_same_origin_connects(daphne_server, make_call):

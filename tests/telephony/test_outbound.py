@@ -8,7 +8,8 @@ from asgiref.sync import async_to_sync
 
 from agents.models import Agent
 from calls.models import CallSession
-from calls.telephony.twilio import hang_up, verify_stream_token
+from calls.telephony.twilio import hang_up
+from calls.tickets import STREAM_TICKET
 from tests.api.helpers import fields, post
 from tests.conftest import jwt_headers
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN
@@ -66,7 +67,7 @@ def test_the_answered_outbound_call_streams_into_its_session(
 
     session = CallSession.objects.get()
     assert params["session_id"] == str(session.id)
-    assert async_to_sync(verify_stream_token)(params["token"], session.id) is True
+    assert async_to_sync(STREAM_TICKET.redeem)(params["token"], session.id) is not None
     assert session.caller_number == CALLEE
 
 

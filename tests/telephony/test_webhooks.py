@@ -11,12 +11,7 @@ from twilio.request_validator import RequestValidator
 
 from agents.models import Agent
 from calls.models import CallSession
-from calls.telephony.twilio import (
-    STREAM_TOKEN_MAX_AGE_S,
-    STREAM_TOKEN_SALT,
-    issue_stream_token,
-    verify_stream_token,
-)
+from calls.tickets import STREAM_TICKET
 from tests.fakes.twilio import AUTH_TOKEN
 
 from .conftest import CALLER_NUMBER, STATUS, VOICE, call_params, post_form
@@ -30,7 +25,7 @@ def _signed(twilio_fake):
 
 
 def verify(token: str, session_id) -> bool:
-    return async_to_sync(verify_stream_token)(token, session_id)
+    return async_to_sync(STREAM_TICKET.redeem)(token, session_id) is not None
 
 
 def stream_of(response) -> tuple[str, dict[str, str]]:
@@ -214,10 +209,10 @@ def test_malformed_or_foreign_tokens_are_refused(phone_agent, token):
 
 def test_stream_token_expires(phone_agent, user):
     session = CallSession.objects.create(agent=phone_agent, user=user, channel="twilio")
-    issued_at = time.time() - STREAM_TOKEN_MAX_AGE_S - 1
+    issued_at = time.time() - STREAM_TICKET.max_age_s - 1
     # Django's signer reads the clock from its own module: issue the token in the past.
     with mock.patch("django.core.signing.time.time", return_value=issued_at):
-        token = issue_stream_token(session)
+        token = STREAM_TICKET.issue(session.id)
     assert verify(token, session.id) is False
 
 
@@ -226,7 +221,7 @@ def test_stream_token_salt_is_its_own(phone_agent, user):
     session = CallSession.objects.create(agent=phone_agent, user=user, channel="twilio")
     claims = {"session": str(session.id), "id": "x"}
     assert verify(signing.dumps(claims), session.id) is False
-    assert verify(signing.dumps(claims, salt=STREAM_TOKEN_SALT), session.id) is True
+    assert verify(signing.dumps(claims, salt=STREAM_TICKET.salt), session.id) is True
 
 
 # --- status callback -------------------------------------------------------------------
