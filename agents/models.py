@@ -24,6 +24,10 @@ DEFAULT_VOICE = "en_US-joe-medium"
 NAME_MAX = 100
 INTENT_NAME_MAX = 40
 INTENTS_MAX = 20
+# A description is a hint to the classifier, one sentence or two; every
+# description goes into every classification prompt, so it must stay short.
+INTENT_DESCRIPTION_MAX = 500
+INTENT_KEYS = frozenset({"name", "description"})
 temperature_validators = [MinValueValidator(0.0), MaxValueValidator(2.0)]
 
 
@@ -39,13 +43,23 @@ def validate_intents(value: Any) -> None:
         raise ValidationError(f"At most {INTENTS_MAX} intents.")
     seen: set[str] = set()
     for item in value:
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("name"), str)
+            or not item.keys() <= INTENT_KEYS
+        ):
             raise ValidationError("Each intent is an object with a name and a description.")
         name = item["name"].strip()
         if not name or len(name) > INTENT_NAME_MAX:
             raise ValidationError(f"Intent names are 1 to {INTENT_NAME_MAX} characters.")
-        if not isinstance(item.get("description", ""), str):
+        description = item.get("description", "")
+        if not isinstance(description, str):
             raise ValidationError(f"The description of intent {name!r} must be text.")
+        if len(description) > INTENT_DESCRIPTION_MAX:
+            raise ValidationError(
+                f"The description of intent {name!r} is longer than "
+                f"{INTENT_DESCRIPTION_MAX} characters."
+            )
         if name in seen:
             raise ValidationError(f"Intent names must be unique: {name!r} appears twice.")
         seen.add(name)

@@ -18,6 +18,7 @@ from .models import (
     DEFAULT_CLASSIFIER_MODEL,
     DEFAULT_RESPONDER_MODEL,
     DEFAULT_VOICE,
+    INTENT_DESCRIPTION_MAX,
     INTENT_NAME_MAX,
     INTENTS_MAX,
     NAME_MAX,
@@ -44,7 +45,7 @@ PhoneNumberIn = Annotated[
 
 class IntentSchema(InputSchema):
     name: str = Field(min_length=1, max_length=INTENT_NAME_MAX)
-    description: str = Field("", max_length=500)
+    description: str = Field("", max_length=INTENT_DESCRIPTION_MAX)
 
 
 class AgentIn(InputSchema):

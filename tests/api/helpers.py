@@ -13,3 +13,21 @@ def fields(response: Any) -> dict[str, str]:
 
 def post(client: Client, url: str, body: Any = None, **headers: str) -> Any:
     return client.post(url, body, content_type="application/json", **headers)
+
+
+def builder_form(**overrides: str) -> dict[str, str]:
+    """A valid POST of the agent builder page (/agents/new/), with ``overrides``."""
+    form = {
+        "name": "Desk",
+        "language": "en",
+        "system_prompt": "You are helpful.",
+        "intents": '[{"name": "other", "description": "Anything"}]',
+        "classifier_model": "qwen2.5:1.5b",
+        "classifier_temperature": "0.3",
+        "responder_model": "llama3.2:1b",
+        "responder_temperature": "0.7",
+        "voice": "en_US-joe-medium",
+        "is_active": "on",
+    }
+    form.update(overrides)
+    return form

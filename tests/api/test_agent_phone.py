@@ -5,7 +5,7 @@ import pytest
 from agents.models import Agent
 from tests.conftest import PASSWORD
 
-from .helpers import fields, post
+from .helpers import builder_form, fields, post
 
 pytestmark = pytest.mark.django_db
 
@@ -136,23 +136,6 @@ def test_the_schema_documents_the_field(client):
 def signed_in(client, user):
     client.login(username=user.username, password=PASSWORD)
     return client
-
-
-def builder_form(**overrides: str) -> dict[str, str]:
-    form = {
-        "name": "Desk",
-        "language": "en",
-        "system_prompt": "You are helpful.",
-        "intents": '[{"name": "other", "description": "Anything"}]',
-        "classifier_model": "qwen2.5:1.5b",
-        "classifier_temperature": "0.3",
-        "responder_model": "llama3.2:1b",
-        "responder_temperature": "0.7",
-        "voice": "en_US-joe-medium",
-        "is_active": "on",
-    }
-    form.update(overrides)
-    return form
 
 
 def test_builder_page_shows_edits_and_normalizes_the_number(signed_in, user):
