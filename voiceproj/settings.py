@@ -131,11 +131,17 @@ AUTHENTICATION_BACKENDS = [
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
 
-# django-allauth: username or email login; verification configurable because a
-# self-hosted install often has no mail server on day one.
+# django-allauth: username or email login.
 ACCOUNT_LOGIN_METHODS = {"username", "email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
-ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="optional")
+# --- Email verification (docs/api.md) ---------------------------------------
+# A production server (DEBUG off) lets nobody log in with an address they have
+# not confirmed; a development box often has no mail server, so there it is
+# optional. ACCOUNT_EMAIL_VERIFICATION=mandatory|optional|none overrides both.
+ACCOUNT_EMAIL_VERIFICATION = env.str(
+    "ACCOUNT_EMAIL_VERIFICATION", default="optional" if DEBUG else "mandatory"
+)
+# ----------------------------------------------------------------------------
 ACCOUNT_UNIQUE_EMAIL = True
 LOGIN_REDIRECT_URL = "/dashboard/"
 ACCOUNT_LOGOUT_REDIRECT_URL = "/"
