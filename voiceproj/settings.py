@@ -143,7 +143,7 @@ ACCOUNT_EMAIL_VERIFICATION = env.str(
     "ACCOUNT_EMAIL_VERIFICATION", default="optional" if DEBUG else "mandatory"
 )
 # allauth.mfa: an authenticator app (TOTP) with one-time recovery codes, on the
-# web login and the API's (accounts/mfa.py).
+# web login, the admin's (voiceproj/urls.py) and the API's (accounts/mfa.py).
 # No security keys (WebAuthn) yet: TOTP works with any authenticator app.
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 # ----------------------------------------------------------------------------
