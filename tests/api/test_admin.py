@@ -1,8 +1,12 @@
-"""Django admin: every list, search and filter renders; the end-sessions action works."""
+"""Django admin: every list, search and filter renders; the end-sessions action works.
+
+Its login is the site's (allauth): failed-attempt limits and the second factor apply.
+"""
 
 import re
 
 import pytest
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 
 from accounts.models import User
 from calls.models import CallSession
@@ -105,7 +109,7 @@ def _admin_login_form_action(client) -> str:
     assert page.status_code == 200
     action = re.search(rb'<form[^>]*action="([^"]*)"', page.content)
     assert action, page.content[:2000]
-    return action.group(1).decode().replace("&amp;", "&") or page.request["PATH_INFO"]
+    return action.group(1).decode().replace("&amp;", "&")
 
 
 def _try_admin_password(client, action: str, password: str):
@@ -137,6 +141,15 @@ def test_admin_login_signs_in_through_the_site_login(client, make_user):
     signed_in = _try_admin_password(client, action, "a-long-test-password-42")
     assert signed_in.status_code == 302
     assert client.get("/admin/").status_code == 200
+
+
+def test_admin_login_asks_a_staff_user_with_two_factor_for_the_code(client, make_user):
+    boss = make_user("boss", is_staff=True, is_superuser=True)
+    TOTP.activate(boss, generate_totp_secret())
+    action = _admin_login_form_action(client)
+    password_only = _try_admin_password(client, action, "a-long-test-password-42")
+    assert password_only["Location"] == "/accounts/2fa/authenticate/"
+    assert client.get("/admin/").status_code == 302  # not signed in without the code
 
 
 def test_a_signed_in_non_staff_user_is_refused_the_admin_login(client, user):
