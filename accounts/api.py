@@ -21,9 +21,17 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from voiceproj.errors import ErrorOut, FieldError, ValidationErrorOut, field_error
+from voiceproj.errors import (
+    CodedAuthenticationError,
+    CodedErrorOut,
+    ErrorOut,
+    FieldError,
+    ValidationErrorOut,
+    field_error,
+)
 
 from .auth import current_user, jwt_auth
+from .mfa import require_second_factor
 from .schemas import LoginIn, RefreshIn, RegisterIn, TokenPairOut, UserOut
 from .tokens import revoke_all_tokens, token_pair, token_user
 
@@ -97,15 +105,24 @@ def register(request: HttpRequest, payload: RegisterIn):  # type: ignore[no-unty
     return Status(201, user)
 
 
-@router.post("/login", response={200: TokenPairOut, 401: ErrorOut, 403: ErrorOut}, auth=None)
+@router.post(
+    "/login",
+    response={200: TokenPairOut, 401: CodedErrorOut, 403: ErrorOut, 429: ErrorOut},
+    auth=None,
+)
 def login(request: HttpRequest, payload: LoginIn):  # type: ignore[no-untyped-def]
     """Exchange a username (or email) and password for an access + refresh JWT pair.
 
-    With ``ACCOUNT_EMAIL_VERIFICATION=mandatory`` an unconfirmed address answers 403.
+    An account with two-factor authentication also needs ``code`` (authenticator
+    app or unused recovery code): without one the answer is 401 with
+    ``"code": "mfa_required"``, with a wrong or spent one 401 ``mfa_invalid``,
+    and after 5 wrong codes 429 for a few minutes. With
+    ``ACCOUNT_EMAIL_VERIFICATION=mandatory`` an unconfirmed address answers 403.
     """
     user = authenticate(request, username=payload.username, password=payload.password)
     if user is None or not user.is_active:
-        raise AuthenticationError(message="Invalid username or password.")
+        raise CodedAuthenticationError("Invalid username or password.", code="invalid_credentials")
+    require_second_factor(request, user, payload.code)
     mandatory = allauth_settings.EmailVerificationMethod.MANDATORY
     if mandatory == allauth_settings.EMAIL_VERIFICATION and not has_verified_email(user):
         raise HttpError(403, "Confirm your email address first: follow the link we emailed you.")

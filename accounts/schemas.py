@@ -17,6 +17,14 @@ class RegisterIn(InputSchema):
 class LoginIn(InputSchema):
     username: str = Field(max_length=254, description="Username or email address.")
     password: str = Field(max_length=4096)
+    # A TOTP code has 6 digits and a recovery code 8; allauth ignores spaces and
+    # dashes, so 32 leaves room for those and refuses anything else unread.
+    code: str | None = Field(
+        default=None,
+        max_length=32,
+        description="Two-factor code (authenticator app or unused recovery code); "
+        "required when the account has two-factor authentication.",
+    )
 
 
 class RefreshIn(InputSchema):

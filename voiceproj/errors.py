@@ -2,8 +2,10 @@
 
 Every error answers ``{"detail": "<sentence for a human>"}``; validation errors
 (422) add ``"errors": [{"field": "email", "message": "..."}]`` so a client can
-put each message next to its input. Nothing a client sends ends in a 500 page:
-unexpected exceptions are logged and answered with a JSON 500 as a last resort.
+put each message next to its input, and a 401 that a client must tell apart
+from another (a login that needs a two-factor code) adds a stable ``"code"``.
+Nothing a client sends ends in a 500 page: unexpected exceptions are logged and
+answered with a JSON 500 as a last resort.
 """
 
 import logging
@@ -44,6 +46,10 @@ class ErrorOut(Schema):
     detail: str
 
 
+class CodedErrorOut(ErrorOut):
+    code: str = Field(description="Stable reason a client can branch on, e.g. `mfa_required`.")
+
+
 class FieldErrorOut(Schema):
     field: str
     message: str
@@ -63,6 +69,14 @@ class FieldError(Exception):
             for field, message in errors.items()
         }
         super().__init__(self.errors)
+
+
+class CodedAuthenticationError(AuthenticationError):
+    """A 401 whose body names a stable ``code`` beside the ``detail`` sentence."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message=message)
+        self.code = code
 
 
 def field_error(field: str, message: str) -> FieldError:
@@ -131,7 +145,10 @@ def install(api: NinjaAPI) -> None:
         message = str(exc)
         if message == "Unauthorized":  # Ninja's default when no credentials were sent
             message = "Authentication required: send 'Authorization: Bearer <access token>'."
-        response = api.create_response(request, {"detail": message}, status=401)
+        body = {"detail": message}
+        if isinstance(exc, CodedAuthenticationError):
+            body["code"] = exc.code
+        response = api.create_response(request, body, status=401)
         response["WWW-Authenticate"] = 'Bearer realm="api"'
         return response
 

@@ -28,6 +28,10 @@ SAVE_TOKENS = [
 TOKEN_SETTING_PATHS = {"/api/auth/login", "/api/auth/refresh"}
 # Request bodies that should carry the saved refresh token instead of a placeholder.
 REFRESH_BODY_PATHS = {"/api/auth/refresh", "/api/auth/logout"}
+# Optional body fields a request should show anyway, filled from collection
+# variables: the login's two-factor code, which an account without two-factor
+# authentication leaves empty (the API ignores an empty code).
+BODY_VARIABLES = {"/api/auth/login": {"code": "{{mfa_code}}"}}
 
 
 def _resolve(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
@@ -112,6 +116,7 @@ def _request(path: str, method: str, operation: dict, components: dict) -> dict:
         body = example(body_schema, components)
         if path in REFRESH_BODY_PATHS:
             body = {"refresh": "{{refresh_token}}"}
+        body.update(BODY_VARIABLES.get(path, {}))
         request["header"].append({"key": "Content-Type", "value": "application/json"})
         request["body"] = {
             "mode": "raw",
@@ -154,6 +159,7 @@ def build_collection(openapi: dict[str, Any]) -> dict[str, Any]:
             {"key": "baseUrl", "value": "http://127.0.0.1:8000"},
             {"key": "access_token", "value": ""},
             {"key": "refresh_token", "value": ""},
+            {"key": "mfa_code", "value": ""},
         ],
         "item": [
             {"name": tag, "item": [item for *_, item in sorted(entries, key=lambda e: e[:2])]}

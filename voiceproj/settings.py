@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "ninja",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
     "rest_framework_simplejwt.token_blacklist",
     "accounts",
     "agents",
@@ -177,11 +178,21 @@ AUTHENTICATION_BACKENDS = [
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
 
-# django-allauth: username or email login; verification configurable because a
-# self-hosted install often has no mail server on day one.
+# django-allauth: username or email login.
 ACCOUNT_LOGIN_METHODS = {"username", "email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
-ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="optional")
+# --- Email verification and two-factor authentication (docs/web.md) ----------
+# A production server (DEBUG off) lets nobody log in with an address they have
+# not confirmed; a development box often has no mail server, so there it is
+# optional. ACCOUNT_EMAIL_VERIFICATION=mandatory|optional|none overrides both.
+ACCOUNT_EMAIL_VERIFICATION = env.str(
+    "ACCOUNT_EMAIL_VERIFICATION", default="optional" if DEBUG else "mandatory"
+)
+# allauth.mfa: an authenticator app (TOTP) with one-time recovery codes, on the
+# web login, the admin's (voiceproj/urls.py) and the API's (accounts/mfa.py).
+# No security keys (WebAuthn) yet: TOTP works with any authenticator app.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# ----------------------------------------------------------------------------
 ACCOUNT_UNIQUE_EMAIL = True
 LOGIN_REDIRECT_URL = "/dashboard/"
 ACCOUNT_LOGOUT_REDIRECT_URL = "/"

@@ -1,5 +1,6 @@
 """Top-level URL map: admin, REST API, allauth pages, web app, telephony webhooks."""
 
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import URLPattern, URLResolver, include, path
@@ -9,6 +10,10 @@ from calls import views as call_views
 
 from .api import api
 from .metrics import metrics
+
+# The admin's own login form has no failed-attempt limit and no second factor:
+# send it to the site's allauth login, which has both (allauth's documented way).
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),

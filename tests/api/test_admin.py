@@ -1,6 +1,12 @@
-"""Django admin: every list, search and filter renders; the end-sessions action works."""
+"""Django admin: every list, search and filter renders; the end-sessions action works.
+
+Its login is the site's (allauth): failed-attempt limits and the second factor apply.
+"""
+
+import re
 
 import pytest
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 
 from accounts.models import User
 from calls.models import CallSession
@@ -95,3 +101,59 @@ def test_email_is_unique_whatever_its_case(admin_client, user):
     )
     assert response.status_code == 200  # the form comes back with an error
     assert not User.objects.filter(username="twin").exists()
+
+
+def _admin_login_form_action(client) -> str:
+    """Open the admin login as a browser would and return where its form posts."""
+    page = client.get("/admin/login/?next=/admin/", follow=True)
+    assert page.status_code == 200
+    action = re.search(rb'<form[^>]*action="([^"]*)"', page.content)
+    assert action, page.content[:2000]
+    return action.group(1).decode().replace("&amp;", "&")
+
+
+def _try_admin_password(client, action: str, password: str):
+    # Both forms' field names: Django admin's ``username`` and allauth's ``login``.
+    credentials = {"username": "boss", "login": "boss", "password": password, "next": "/admin/"}
+    return client.post(action, credentials)
+
+
+def test_admin_login_locks_out_password_guessing(client, make_user):
+    make_user("boss", is_staff=True, is_superuser=True)
+    action = _admin_login_form_action(client)
+    for _ in range(5):  # allauth's ACCOUNT_RATE_LIMITS["login_failed"]: 5 per login
+        assert _try_admin_password(client, action, "guess").status_code == 200
+    locked = _try_admin_password(client, action, "a-long-test-password-42")
+    assert b"Too many failed login attempts" in locked.content
+    assert client.get("/admin/").status_code == 302  # still not signed in
+
+
+def test_admin_login_floods_are_answered_429(client, make_user):
+    make_user("boss", is_staff=True, is_superuser=True)
+    action = _admin_login_form_action(client)
+    statuses = [_try_admin_password(client, action, "guess").status_code for _ in range(31)]
+    assert statuses[-1] == 429  # allauth's ACCOUNT_RATE_LIMITS["login"]: 30/m per address
+
+
+def test_admin_login_signs_in_through_the_site_login(client, make_user):
+    make_user("boss", is_staff=True, is_superuser=True)
+    action = _admin_login_form_action(client)
+    signed_in = _try_admin_password(client, action, "a-long-test-password-42")
+    assert signed_in.status_code == 302
+    assert client.get("/admin/").status_code == 200
+
+
+def test_admin_login_asks_a_staff_user_with_two_factor_for_the_code(client, make_user):
+    boss = make_user("boss", is_staff=True, is_superuser=True)
+    TOTP.activate(boss, generate_totp_secret())
+    action = _admin_login_form_action(client)
+    password_only = _try_admin_password(client, action, "a-long-test-password-42")
+    assert password_only["Location"] == "/accounts/2fa/authenticate/"
+    assert client.get("/admin/").status_code == 302  # not signed in without the code
+
+
+def test_a_signed_in_non_staff_user_is_refused_the_admin_login(client, user):
+    client.login(username="operator", password="a-long-test-password-42")
+    refused = client.get("/admin/login/")
+    assert refused.status_code == 403
+    assert b"Access denied" in refused.content

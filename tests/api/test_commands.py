@@ -35,6 +35,18 @@ def test_postman_collection_covers_every_operation():
     assert "{{access_token}}" in json.dumps(collection["auth"])
 
 
+def test_postman_login_sends_the_two_factor_code_variable():
+    collection = json.loads(render())
+    requests = {
+        item["request"]["url"]["raw"]: item["request"]
+        for folder in collection["item"]
+        for item in folder["item"]
+    }
+    body = json.loads(requests["{{baseUrl}}/api/auth/login"]["body"]["raw"])
+    assert body["code"] == "{{mfa_code}}"
+    assert {"key": "mfa_code", "value": ""} in collection["variable"]
+
+
 @pytest.mark.django_db
 def test_seed_demo_is_idempotent_and_the_demo_can_log_in(client: Client):
     call_command("seed_demo")
