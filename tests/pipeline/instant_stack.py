@@ -20,6 +20,7 @@ import redis
 from django.conf import settings
 
 from bench.stack import INSTANT_ENGINES
+from tests.conftest import clear_quota_windows
 
 from .conftest import LiveServer, Workers, start_workers, subprocess_env
 
@@ -59,6 +60,7 @@ def start_instant_stack(
     extra = {"REDIS_URL": redis_url, "CELERY_BROKER_URL": redis_url, **INSTANT_ENGINES}
     with redis.Redis.from_url(redis_url) as client:
         client.delete(*queues)  # tasks left behind by an interrupted run
+    clear_quota_windows(redis_url)
     workers = start_workers(log_dir, subprocess_env(**extra), queues, tag=tag)
     try:
         yield InstantStack(live_server_factory(**extra, **server_env), workers, redis_url)
