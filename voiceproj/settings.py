@@ -263,7 +263,7 @@ VOICE_MAX_MESSAGES_PER_S = env.float("VOICE_MAX_MESSAGES_PER_S", default=20.0)
 # audio chunk (Piper's 0.5 s is 22,050 bytes; Cartesia's at most 64 KiB).
 VOICE_MAX_WS_MESSAGE_BYTES = env.int("VOICE_MAX_WS_MESSAGE_BYTES", default=128 * 1024)
 
-# --- Per-user quotas (calls/quotas.py) -----------------------------------------
+# --- Per-user quotas (calls/quotas.py) and sign-up -----------------------------
 # How much of the shared pipeline one user may hold, counted across every web
 # process (docs/api.md#quotas). 0 or an empty value turns a quota off.
 
@@ -286,6 +286,10 @@ VOICE_SESSIONS_PER_HOUR = env_quota("VOICE_SESSIONS_PER_HOUR", 60)
 # three callers at a brisk human pace (a turn every 6 s each) fit; a script
 # sending turns back to back, each a job for one shared worker per stage, does not.
 VOICE_TURNS_PER_MINUTE = env_quota("VOICE_TURNS_PER_MINUTE", 30)
+# Anyone may create an account: allauth's switch, which its adapter's
+# is_open_for_signup reads for the web sign-up and POST /api/auth/register asks
+# too. ALLOW_SIGNUP=false on a private install, where an admin creates users.
+ACCOUNT_SIGNUP_ENABLED = env.bool("ALLOW_SIGNUP", default=True)
 
 # --- Phone calls through Twilio (calls.telephony, docs/telephony.md) -----------
 # The account that owns the agents' numbers: outbound calls and hang-ups use
