@@ -4,6 +4,7 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 from allauth.account import app_settings as allauth_settings
+from allauth.account.adapter import get_adapter
 from allauth.account.models import EmailAddress
 from allauth.account.utils import has_verified_email
 from django.conf import settings
@@ -83,12 +84,20 @@ def _validated_registration(payload: RegisterIn) -> dict[str, str]:
     return {"username": username, "email": email}
 
 
-@router.post("/register", response={201: UserOut, 422: ValidationErrorOut}, auth=None)
+SIGNUP_CLOSED = "Sign-up is closed on this server; ask its administrator for an account."
+
+
+@router.post(
+    "/register", response={201: UserOut, 403: ErrorOut, 422: ValidationErrorOut}, auth=None
+)
 def register(request: HttpRequest, payload: RegisterIn):  # type: ignore[no-untyped-def]
     """Create an account; username and email are unique (email case-insensitively).
 
     A confirmation link is emailed unless ``ACCOUNT_EMAIL_VERIFICATION=none``.
+    403 while sign-up is closed (``ALLOW_SIGNUP=false``), as the web sign-up is.
     """
+    if not get_adapter(request).is_open_for_signup(request):
+        raise HttpError(403, SIGNUP_CLOSED)
     fields = _validated_registration(payload)
     try:
         with transaction.atomic():

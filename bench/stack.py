@@ -33,6 +33,13 @@ ROOT = Path(__file__).resolve().parents[1]
 # The queues of a caller's turn; ``default`` (housekeeping) plays no part in one.
 PIPELINE_QUEUES = ("stt", "classify", "respond", "tts")
 INSTANT_ENGINES = {"VOICE_STT": "instant", "VOICE_LLM": "instant", "VOICE_TTS": "instant"}
+# A stack measures the platform's capacity with one account playing every
+# caller (bench/load.py), so the per-user quotas (calls/quotas.py) are off.
+NO_QUOTAS = {
+    "VOICE_MAX_ACTIVE_CALLS_PER_USER": "0",
+    "VOICE_SESSIONS_PER_HOUR": "0",
+    "VOICE_TURNS_PER_MINUTE": "0",
+}
 # Loading the local STT/LLM/TTS models takes a few seconds on 2 cores; a ceiling.
 WORKER_READY_TIMEOUT_S = 120.0
 SERVER_READY_TIMEOUT_S = 30.0
@@ -266,14 +273,16 @@ def start_stack(
 
     Without ``database_url`` the database is a fresh SQLite file in ``log_dir``,
     migrated first. ``engines`` (e.g. :data:`INSTANT_ENGINES`) and ``extra_env``
-    go to every process.
+    go to every process; the per-user quotas are off unless ``extra_env`` sets them.
     """
     redis_server = start_redis(log_dir)
     try:
         if database_url is None:
             database_url = sqlite_url(log_dir / f"stack-{uuid.uuid4().hex[:8]}.sqlite3")
             migrate(stack_env(redis_server.url, database_url))
-        env = stack_env(redis_server.url, database_url, **{**(engines or {}), **extra_env})
+        env = stack_env(
+            redis_server.url, database_url, **{**NO_QUOTAS, **(engines or {}), **extra_env}
+        )
         workers = start_workers(log_dir, env, queues)
         try:
             server = start_server(log_dir, env)

@@ -4,7 +4,9 @@ Starting a session only creates the record and returns the WebSocket URL the
 client connects to (wire protocol v1); the conversation itself runs over that
 socket. Placing a phone call (``/agents/{id}/calls``) asks Twilio to dial out;
 the call then runs over Twilio's Media Streams socket. Every query is scoped
-to the authenticated user (another user's session is a 404).
+to the authenticated user (another user's session is a 404). Both ways of
+starting a call count against the user's quotas: 429 when one is reached
+(calls/quotas.py, docs/api.md#quotas).
 """
 
 from typing import Literal
@@ -20,7 +22,14 @@ from ninja.pagination import PageNumberPagination, paginate
 
 from accounts.auth import current_user, jwt_auth
 from agents.api import owned_agent
-from voiceproj.errors import DbId, ErrorOut, InputSchema, ValidationErrorOut, field_error
+from voiceproj.errors import (
+    DbId,
+    ErrorOut,
+    InputSchema,
+    QuotaErrorOut,
+    ValidationErrorOut,
+    field_error,
+)
 
 from .export import transcript_text_download
 from .models import CallSession, Turn
@@ -55,10 +64,15 @@ def owned_session(request: HttpRequest, session_id: UUID) -> CallSession:
 
 
 @router.post(
-    "/agents/{agent_id}/sessions", response={201: SessionOut, 404: ErrorOut, 409: ErrorOut}
+    "/agents/{agent_id}/sessions",
+    response={201: SessionOut, 404: ErrorOut, 409: ErrorOut, 429: QuotaErrorOut},
 )
 def create_session(request: HttpRequest, agent_id: DbId):  # type: ignore[no-untyped-def]
-    """Open a call with the agent; connect to the returned ``ws_url`` to talk."""
+    """Open a call with the agent; connect to the returned ``ws_url`` to talk.
+
+    429 when the user has the most active calls allowed at once, or started
+    the most allowed within the hour (then with ``Retry-After``).
+    """
     agent = owned_agent(request, agent_id)
     if not agent.is_active:
         raise HttpError(409, "This agent is inactive; activate it before starting a call.")
@@ -72,6 +86,7 @@ def create_session(request: HttpRequest, agent_id: DbId):  # type: ignore[no-unt
         404: ErrorOut,
         409: ErrorOut,
         422: ValidationErrorOut,
+        429: QuotaErrorOut,
         502: ErrorOut,
         503: ErrorOut,
     },
@@ -82,7 +97,8 @@ def create_call(request: HttpRequest, agent_id: DbId, payload: CallIn):  # type:
 
     Twilio requests this server's voice and status webhooks on the host this
     request reached, so call the API on the public host (docs/telephony.md).
-    503 when Twilio is not configured; 502 when Twilio refuses or is unreachable.
+    503 when Twilio is not configured; 502 when Twilio refuses or is unreachable;
+    429 past the user's quotas, as for a session.
     """
     agent = owned_agent(request, agent_id)
     if not agent.is_active:

@@ -71,7 +71,7 @@ class VoiceConsumer(CoreConsumer):
         code = await core.admit(user.pk)
         self.core = core
         if code is not None:
-            await self.close(code=code)
+            await self.close(code=code, reason=core.refusal or None)
             return
         await core.start()
 

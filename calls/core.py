@@ -24,6 +24,10 @@ Nothing a turn depends on may leave the caller waiting in silence
 worker's failure report does the same at once, and either way the caller gets
 ``error`` ``turn_failed`` and then the fallback line. Redis or database
 outages answer ``service_unavailable`` and the call goes on.
+
+The owner's quotas (calls/quotas.py) apply here, whatever the transport: a
+connection beyond their live calls at once is refused (4429), and a caller
+turn beyond their turns per minute is answered ``quota_exceeded``, not run.
 """
 
 import asyncio
@@ -54,7 +58,7 @@ from voiceproj.pipeline import (
     Job,
 )
 
-from . import presence
+from . import presence, quotas
 from .models import CallSession
 from .playback import Reply
 from .protocol import (
@@ -144,6 +148,9 @@ def _load_session(session_id: str) -> tuple[CallSession, int, bool] | None:
     return session, last or 0, last is not None
 
 
+_other_active_sessions = database_sync_to_async(quotas.other_active_sessions)
+
+
 @database_sync_to_async
 def _session_state(session_id: str) -> tuple[str, str]:
     return CallSession.objects.values_list("status", "end_reason").get(pk=session_id)
@@ -187,6 +194,7 @@ class CallCore:
         self.publish = publish  # Celery's send_task of the app whose broker the workers read
         self.redis = connect_redis()
         self.admitted = False
+        self.refusal = ""  # why admit refused the call, for the close frame
         self.ended = False
         self.background: list[asyncio.Task[None]] = []
         self.reply: Reply | None = None
@@ -219,8 +227,10 @@ class CallCore:
                 return Close.FORBIDDEN
             if session.status != CallSession.Status.ACTIVE:
                 return Close.CONFLICT
-            if not await presence.claim(self.redis, self.session_id, self.channel_name):
-                return Close.CONFLICT
+            refusal = await self._claim(session)
+            if refusal is not None:
+                return refusal
+            self.user_id = session.user_id
             self.agent = session.agent.pipeline_config()
             # Saved turns are the floor: Redis may have lost the counter (restart).
             self.turn_id = await resume_turn(self.redis, self.session_id, last_saved_turn)
@@ -230,6 +240,21 @@ class CallCore:
             return Close.SERVER_ERROR
         self.greet = self.turn_id == 0 and not any_saved
         self.admitted = True
+        return None
+
+    async def _claim(self, session: CallSession) -> int | None:
+        """Become the call's one live connection, within the owner's live-call quota."""
+        limit = settings.VOICE_MAX_ACTIVE_CALLS_PER_USER
+        others = await _other_active_sessions(session) if limit else []
+        claim = await presence.claim_within(
+            self.redis, self.session_id, self.channel_name, others, limit
+        )
+        if claim is presence.Claim.HELD_ELSEWHERE:
+            return Close.CONFLICT
+        if claim is presence.Claim.OVER_LIMIT:
+            self.refusal = quotas.active_calls_exceeded(limit).message
+            await self.report(quotas.QUOTA_ERROR, self.refusal)
+            return Close.QUOTA_EXCEEDED
         return None
 
     async def start(self) -> None:
@@ -412,6 +437,8 @@ class CallCore:
     async def _utterance(self, utterance: SpeechEnded) -> None:
         self.last_activity = time.monotonic()
         await self.transport.send_event({"type": "speech.stopped", "turn_id": self.turn_id})
+        if not await self._turn_allowed():
+            return
         self.reply = Reply(turn_id=self.turn_id, t0=time.time())
         await self._start_task(
             TRANSCRIBE_TASK,
@@ -424,6 +451,9 @@ class CallCore:
         if self.ended:
             return
         text = check_text(text, settings.VOICE_MAX_TEXT_CHARS)
+        # Checked before the barge-in: a refused turn leaves the agent talking.
+        if not await self._turn_allowed():
+            return
         if self.endpointer.in_speech:
             # The caller typed while talking: the typed turn wins.
             self.endpointer.flush()
@@ -431,6 +461,15 @@ class CallCore:
         self.last_activity = time.monotonic()
         self.reply = Reply(turn_id=self.turn_id, t0=time.time())
         await self._start_task(TEXT_TURN_TASK, text=text)
+
+    async def _turn_allowed(self) -> bool:
+        """Count a caller turn against the owner's turns per minute; a turn over
+        the quota is answered with ``quota_exceeded`` and not run."""
+        refusal = await quotas.take_turn(self.redis, self.user_id)
+        if refusal is None:
+            return True
+        await self.report(refusal.code, refusal.message)
+        return False
 
     async def interrupt(self) -> None:
         """Stop the agent now (barge-in without speech)."""

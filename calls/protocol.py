@@ -30,6 +30,7 @@ class Close:
     FORBIDDEN = 4403
     NOT_FOUND = 4404
     CONFLICT = 4409
+    QUOTA_EXCEEDED = 4429
 
 
 # Every ``error`` code the server sends, with what it means; docs/protocol.md
@@ -54,6 +55,10 @@ ERROR_CODES: dict[str, str] = {
     "service_unavailable": (
         "Redis or the database is unreachable; the turn could not be started or saved. "
         "The call goes on and recovers when the service is back."
+    ),
+    "quota_exceeded": (
+        "A per-user quota was reached: a turn over VOICE_TURNS_PER_MINUTE was not answered "
+        "and the call goes on; or, before close 4429, too many of the user's calls are live."
     ),
     "internal_error": "The server failed on that input; the call goes on.",
 }

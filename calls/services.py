@@ -1,6 +1,7 @@
 """Session lifecycle shared by the REST API, the web pages and the pipeline."""
 
 from statistics import quantiles
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -8,11 +9,15 @@ from django.utils import timezone
 from agents.models import Agent
 
 from .models import CallSession, Turn
+from .quotas import count_session_start
 
 
-def start_session(agent: Agent, user) -> CallSession:  # type: ignore[no-untyped-def]
-    """Open a new active call session of ``user`` with ``agent``."""
-    return CallSession.objects.create(agent=agent, user=user)
+def start_session(agent: Agent, user: Any, **fields: Any) -> CallSession:
+    """Open a new active call session of ``user`` with ``agent`` (more model
+    ``fields`` for a phone call); ``QuotaExceeded`` past the user's quotas."""
+    with transaction.atomic():
+        count_session_start(user)
+        return CallSession.objects.create(agent=agent, user=user, **fields)
 
 
 def ws_path(session: CallSession) -> str:

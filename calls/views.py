@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.auth import SignedInRequest
 from agents.models import Agent
+from voiceproj.errors import QuotaExceeded
 
 from .export import transcript_json, transcript_text_download, transcript_turns
 from .forms import SessionFilterForm, StartCallForm
@@ -64,15 +65,25 @@ def owned_session(request: SignedInRequest, session_id: UUID) -> CallSession:
 
 @login_required
 def call(request: SignedInRequest) -> HttpResponse:
-    """Choose an agent (GET) and start a call with it (POST → the live call page)."""
-    if request.method == "POST":
-        form = StartCallForm(request.POST, user=request.user)
-        if form.is_valid():
-            session = start_session(form.cleaned_data["agent"], request.user)
-            return redirect("calls:live", session_id=session.id)
-    else:
+    """Choose an agent (GET) and start a call with it (POST → the live call page).
+
+    A reached quota answers 429 with the form and the reason above it.
+    """
+    if request.method != "POST":
         form = StartCallForm(initial={"agent": request.GET.get("agent")}, user=request.user)
-    return render(request, "calls/start.html", {"form": form})
+        return render(request, "calls/start.html", {"form": form})
+    form = StartCallForm(request.POST, user=request.user)
+    if not form.is_valid():
+        return render(request, "calls/start.html", {"form": form})
+    try:
+        session = start_session(form.cleaned_data["agent"], request.user)
+    except QuotaExceeded as exc:
+        form.add_error(None, exc.message)
+        response = render(request, "calls/start.html", {"form": form}, status=429)
+        if exc.retry_after_s is not None:
+            response["Retry-After"] = str(exc.retry_after_s)
+        return response
+    return redirect("calls:live", session_id=session.id)
 
 
 @login_required

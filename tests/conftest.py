@@ -1,4 +1,5 @@
-"""Fixtures every test directory may use: users, JWT headers, an agent, a closed port.
+"""Fixtures every test directory may use: users, JWT headers, an agent, a closed
+port; and, once per run, per-user quota windows left in Redis by an earlier run.
 
 Directory conftests (``tests/pipeline``, ``tests/web`` ...) add their own.
 """
@@ -8,6 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import redis
+from django.conf import settings
 from django.core.cache import cache
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -15,6 +18,23 @@ from accounts.models import User
 from agents.models import Agent
 
 PASSWORD = "a-long-test-password-42"
+QUOTA_KEYS = "voice:quota:*"
+
+
+def clear_quota_windows(redis_url: str) -> None:
+    """Forget the per-user quota windows (calls/quotas.py) kept in ``redis_url``.
+
+    They outlive a test run by up to an hour and are keyed by user id, which
+    a new test database hands out again from 1.
+    """
+    with redis.Redis.from_url(redis_url) as client:
+        for key in client.scan_iter(QUOTA_KEYS):
+            client.delete(key)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_quota_windows() -> None:
+    clear_quota_windows(settings.REDIS_URL)
 
 
 @pytest.fixture(autouse=True)

@@ -13,8 +13,13 @@ PRINT_DEBUG = (
 
 
 def run_python(code_or_args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
-    """A fresh interpreter whose environment lacks DEBUG and SECRET_KEY unless given."""
-    base = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    """A fresh interpreter whose environment lacks DEBUG and SECRET_KEY unless given.
+
+    The browser tests' DJANGO_ALLOW_ASYNC_UNSAFE (tests/web/conftest.py) goes
+    too: no deployment sets it, and the deploy check rightly refuses it.
+    """
+    dropped = {"DEBUG", "SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    base = {k: v for k, v in os.environ.items() if k not in dropped}
     return subprocess.run(
         [sys.executable, *code_or_args],
         cwd=ROOT,

@@ -2,10 +2,11 @@
 
 Every error answers ``{"detail": "<sentence for a human>"}``; validation errors
 (422) add ``"errors": [{"field": "email", "message": "..."}]`` so a client can
-put each message next to its input, and a 401 that a client must tell apart
-from another (a login that needs a two-factor code) adds a stable ``"code"``.
-Nothing a client sends ends in a 500 page: unexpected exceptions are logged and
-answered with a JSON 500 as a last resort.
+put each message next to its input. A 401 that a client must tell apart from
+another (a login that needs a two-factor code) and a reached quota (429, with
+``Retry-After`` when it is known) add a stable ``"code"``. Nothing a client
+sends ends in a 500 page: unexpected exceptions are logged and answered with a
+JSON 500 as a last resort.
 """
 
 import logging
@@ -58,6 +59,21 @@ class FieldErrorOut(Schema):
 class ValidationErrorOut(Schema):
     detail: str
     errors: list[FieldErrorOut]
+
+
+class QuotaErrorOut(ErrorOut):
+    code: str  # which quota: calls.quotas.ACTIVE_CALLS or SESSIONS_PER_HOUR
+
+
+class QuotaExceeded(Exception):
+    """A per-user quota was reached (calls/quotas.py): 429 with a stable ``code``
+    and, when it is known when the quota frees up, ``Retry-After``."""
+
+    def __init__(self, code: str, message: str, retry_after_s: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retry_after_s = retry_after_s
 
 
 class FieldError(Exception):
@@ -150,6 +166,14 @@ def install(api: NinjaAPI) -> None:
             body["code"] = exc.code
         response = api.create_response(request, body, status=401)
         response["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response
+
+    @api.exception_handler(QuotaExceeded)
+    def quota_exceeded(request: HttpRequest, exc: QuotaExceeded) -> HttpResponse:
+        body = {"detail": exc.message, "code": exc.code}
+        response = api.create_response(request, body, status=429)
+        if exc.retry_after_s is not None:
+            response["Retry-After"] = str(exc.retry_after_s)
         return response
 
     @api.exception_handler(HttpError)

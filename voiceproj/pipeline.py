@@ -153,6 +153,16 @@ def ticket_used_key(kind: str, ticket_id: str) -> str:
     return f"voice:ticket:{kind}:{ticket_id}"
 
 
+def session_starts_key(user_id: int) -> str:
+    """A sorted set of when the user started calls within the last hour (calls/quotas.py)."""
+    return f"voice:quota:sessions:{user_id}"
+
+
+def turn_starts_key(user_id: int) -> str:
+    """A sorted set of when the user's callers took turns within the last minute."""
+    return f"voice:quota:turns:{user_id}"
+
+
 # --- what the agent says by itself ---------------------------------------------
 
 FAREWELL_LINE = "Thank you for calling. Goodbye!"

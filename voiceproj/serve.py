@@ -10,7 +10,9 @@ option turns that off, and the factory that holds it is built inside
 (every daphne argument works) with :class:`VoiceServer`, which fails such a
 connection with a close frame instead: code 1009 (message too big). The same
 applies to autobahn's other failures (a protocol violation closes with 1002,
-invalid UTF-8 with 1007).
+invalid UTF-8 with 1007). Its connections also keep the reason an application
+gives when it closes a socket, which daphne drops (django/daphne#374):
+protocol v1's 4429 says in it which quota was reached.
 
 The limit is the setting ``VOICE_MAX_WS_MESSAGE_BYTES`` (both the message and
 the frame limit); ``--websocket-max-message-size`` / ``--websocket-max-frame-size``
@@ -21,20 +23,43 @@ from typing import Any
 
 from daphne.cli import CommandLineInterface  # imported first: it installs Twisted's reactor
 from daphne.server import Server
+from daphne.ws_protocol import WebSocketProtocol
 from django.conf import settings
+
+# The longest close reason the WebSocket protocol allows (RFC 6455, 5.5.1).
+MAX_CLOSE_REASON_BYTES = 123
+
+
+class VoiceWebSocketProtocol(WebSocketProtocol):
+    """daphne's WebSocket connection; an ASGI ``websocket.close`` keeps its ``reason``."""
+
+    def handle_reply(self, message: dict[str, Any]) -> None:
+        reason = message.get("reason")
+        if (
+            message.get("type") != "websocket.close"
+            or not reason
+            or self.state == self.STATE_CONNECTING
+        ):
+            super().handle_reply(message)
+            return
+        # Cut on a character boundary: autobahn refuses a longer reason.
+        reason = reason.encode()[:MAX_CLOSE_REASON_BYTES].decode(errors="ignore")
+        self.sendClose(code=message.get("code") or 1000, reason=reason)
 
 
 class VoiceServer(Server):
-    """daphne's server; a connection that breaks the WebSocket rules gets a close frame."""
+    """daphne's server; a connection that breaks the WebSocket rules gets a close
+    frame, and an application's close frame keeps its reason."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # daphne calls ready_callable in run() once its protocol factories are
         # built and configured and before the reactor accepts a connection: the
         # one hook where the WebSocket factory exists and serves nobody yet.
-        super().__init__(*args, ready_callable=self._send_close_frames, **kwargs)
+        super().__init__(*args, ready_callable=self._configure_websockets, **kwargs)
 
-    def _send_close_frames(self) -> None:
+    def _configure_websockets(self) -> None:
         self.ws_factory.setProtocolOptions(failByDrop=False)
+        self.ws_factory.protocol = VoiceWebSocketProtocol
 
 
 class VoiceCommandLineInterface(CommandLineInterface):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import environ
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 from voiceproj.secret_key import validated_secret_key
 
@@ -346,6 +347,34 @@ VOICE_MAX_MESSAGES_PER_S = env.float("VOICE_MAX_MESSAGES_PER_S", default=20.0)
 # above both. autobahn holds outgoing messages to it as well: the largest is an
 # audio chunk (Piper's 0.5 s is 22,050 bytes; Cartesia's at most 64 KiB).
 VOICE_MAX_WS_MESSAGE_BYTES = env.int("VOICE_MAX_WS_MESSAGE_BYTES", default=128 * 1024)
+
+# --- Per-user quotas (calls/quotas.py) and sign-up -----------------------------
+# How much of the shared pipeline one user may hold, counted across every web
+# process (docs/api.md#quotas). 0 or an empty value turns a quota off.
+
+
+def env_quota(name: str, default: int) -> int:
+    """A quota from the environment: a whole number, 0 or empty for no limit."""
+    value = int(env.str(name, default=str(default)).strip() or 0)
+    if value < 0:
+        raise ImproperlyConfigured(f"{name} must be 0 (unlimited) or more.")
+    return value
+
+
+# Live calls at once: a person is on one call, with perhaps a second tab and a
+# reconnecting third; a fourth is a script holding the workers' time.
+VOICE_MAX_ACTIVE_CALLS_PER_USER = env_quota("VOICE_MAX_ACTIVE_CALLS_PER_USER", 3)
+# Calls started in any hour: trying an agent over and over starts one a minute
+# at most; a loop creating sessions stops here.
+VOICE_SESSIONS_PER_HOUR = env_quota("VOICE_SESSIONS_PER_HOUR", 60)
+# Caller turns (typed or spoken) in any minute, across all of the user's calls:
+# three callers at a brisk human pace (a turn every 6 s each) fit; a script
+# sending turns back to back, each a job for one shared worker per stage, does not.
+VOICE_TURNS_PER_MINUTE = env_quota("VOICE_TURNS_PER_MINUTE", 30)
+# Anyone may create an account: allauth's switch, which its adapter's
+# is_open_for_signup reads for the web sign-up and POST /api/auth/register asks
+# too. ALLOW_SIGNUP=false on a private install, where an admin creates users.
+ACCOUNT_SIGNUP_ENABLED = env.bool("ALLOW_SIGNUP", default=True)
 
 # --- Phone calls through Twilio (calls.telephony, docs/telephony.md) -----------
 # The account that owns the agents' numbers: outbound calls and hang-ups use

@@ -129,7 +129,7 @@ class TwilioMediaStreamConsumer(CoreConsumer):
         code = await core.admit(None)  # the token is bound to this session
         self.core = core
         if code is not None:
-            await super().close(code=code)
+            await super().close(code=code, reason=core.refusal or None)
             return
         core.set_input_rate(PHONE_RATE)
         await core.start()

@@ -44,7 +44,7 @@ from agents.models import Agent
 from voiceproj.phone import is_e164
 
 from ..models import CALL_SID, CallSession
-from ..services import end_session
+from ..services import end_session, start_session
 from ..tickets import STREAM_TICKET
 
 logger = logging.getLogger(__name__)
@@ -111,11 +111,12 @@ def place_call(agent: Agent, to: str, voice_url: str, status_url: str) -> CallSe
 
     The session exists before the request, so a database failure cannot leave
     a call ringing without a record; a call Twilio refuses deletes it again
-    (``TwilioCallError``), as no call took place.
+    (``TwilioCallError``), as no call took place. The owner's quotas apply
+    (``QuotaExceeded`` before anything is dialled).
     """
     client = rest_client()
-    session = CallSession.objects.create(
-        agent=agent, user=agent.owner, channel=CallSession.Channel.TWILIO, caller_number=to
+    session = start_session(
+        agent, agent.owner, channel=CallSession.Channel.TWILIO, caller_number=to
     )
     try:
         call = client.calls.create(

@@ -24,6 +24,7 @@ const FATAL_CLOSES = {
   4401: "You are signed out. Log in again to continue.",
   4403: "This call belongs to another account.",
   4404: "This call does not exist.",
+  4429: "Your account already has as many live calls as it may have at once. End one, then reload this page.",
 };
 const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 8000];
 

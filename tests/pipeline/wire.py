@@ -52,12 +52,18 @@ async def send_json(ws: ClientConnection, **message: Any) -> None:
 
 async def close_code(ws: ClientConnection, timeout: float = TIMEOUT_S) -> int | None:
     """Read until the server closes; the close code it sent."""
+    code, _ = await close_frame(ws, timeout)
+    return code
+
+
+async def close_frame(ws: ClientConnection, timeout: float = TIMEOUT_S) -> tuple[int | None, str]:
+    """Read until the server closes; the code and reason of its close frame."""
     try:
         async with asyncio.timeout(timeout):
             while True:
                 await ws.recv()
     except ConnectionClosed as closed:
-        return closed.rcvd.code if closed.rcvd else None
+        return (closed.rcvd.code, closed.rcvd.reason) if closed.rcvd else (None, "")
 
 
 def frames(pcm16: bytes, sample_rate: int, ms: int = 20) -> list[bytes]:

@@ -99,6 +99,27 @@ def test_a_call_twilio_refuses_is_a_502_with_twilios_message(
     assert not CallSession.objects.exists()
 
 
+def test_a_user_at_a_quota_gets_429_and_nothing_is_dialled(
+    client, auth, phone_agent, twilio_fake, settings
+):
+    settings.VOICE_MAX_ACTIVE_CALLS_PER_USER = 1
+    assert post(client, calls_url(phone_agent), {"to": CALLEE}, **auth).status_code == 201
+    refused = post(client, calls_url(phone_agent), {"to": CALLEE}, **auth)
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "too_many_active_calls"
+    assert len(twilio_fake.requests) == 1  # only the first call was placed
+    assert CallSession.objects.count() == 1
+
+    settings.VOICE_MAX_ACTIVE_CALLS_PER_USER = 0
+    settings.VOICE_SESSIONS_PER_HOUR = 2
+    assert post(client, calls_url(phone_agent), {"to": CALLEE}, **auth).status_code == 201
+    refused = post(client, calls_url(phone_agent), {"to": CALLEE}, **auth)
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "too_many_sessions_per_hour"
+    assert int(refused["Retry-After"]) > 0
+    assert len(twilio_fake.requests) == 2
+
+
 def test_wrong_credentials_are_a_502(client, auth, phone_agent, twilio_fake, settings):
     settings.TWILIO_AUTH_TOKEN = "not-the-token"
     response = post(client, calls_url(phone_agent), {"to": CALLEE}, **auth)
