@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
+from django.conf import settings
 from twilio.request_validator import RequestValidator
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -22,6 +24,7 @@ from calls.models import CallSession, Turn
 from calls.telephony.audio import FRAME_BYTES, MULAW_SILENCE, PHONE_RATE, from_phone, to_phone
 from calls.telephony.media_stream import keypad_text
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, twilio_server
+from voiceproj.pipeline import presence_key
 from workers.audio import rms
 from workers.tts import split_sentences
 
@@ -263,6 +266,11 @@ def test_the_status_callback_ends_the_call_and_a_bad_token_is_refused(
     async def scenario() -> tuple[Phone, int | None]:
         phone = await answered_call(phone_server, call_sid, twiml)
         listening = asyncio.create_task(phone.listen())
+        # The replay must come after the server took the first stream (its
+        # presence in Redis), or on a busy box it may win the token instead.
+        async with aioredis.from_url(settings.REDIS_URL) as client:
+            while not await client.exists(presence_key(str(session.id))):
+                await asyncio.sleep(0.05)
         replay = Phone(await connect(f"ws://127.0.0.1:{phone_server.port}/ws/telephony/twilio/"))
         stream = twiml.find("./Connect/Stream")
         assert stream is not None
