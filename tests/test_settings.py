@@ -64,3 +64,13 @@ def test_production_settings_pass_the_deploy_check_at_warning_level() -> None:
         ALLOWED_HOSTS="voice.example.com",
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_redirects_to_https_except_the_probes() -> None:
+    code = (
+        "import django; django.setup(); from django.test import Client; c = Client(); "
+        "print([c.get(p).status_code for p in ('/', '/api/health', '/metrics')])"
+    )
+    result = run_python(["-c", code], SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS="testserver")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[301, 200, 401]"

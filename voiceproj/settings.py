@@ -57,8 +57,9 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
-# The health probes of a load balancer speak plain HTTP to the process itself.
-SECURE_REDIRECT_EXEMPT = [r"^api/health$"]
+# Load balancers' health probes and Prometheus reach the process itself over
+# the private network, in plain HTTP, not through the TLS proxy.
+SECURE_REDIRECT_EXEMPT = [r"^api/health$", r"^api/health/ready$", r"^metrics$"]
 
 INSTALLED_APPS = [
     "daphne",
