@@ -154,7 +154,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def ws_url(self, session_id: object, **query: str) -> str:
-        """The call socket of ``session_id``; ``query`` e.g. ``token=...``."""
+        """The call socket of ``session_id``; ``query`` e.g. ``ticket=...``."""
         suffix = f"?{urlencode(query)}" if query else ""
         return f"ws://127.0.0.1:{self.port}/ws/voice/{session_id}/{suffix}"
 

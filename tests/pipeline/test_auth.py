@@ -137,8 +137,8 @@ def test_wrong_token_wins_over_valid_cookie(daphne_server, make_call):
     cookie = f"sessionid={browser.cookies['sessionid'].value}"
 
     async def scenario():
-        url = daphne_server.ws_url(call.session_id, token="garbage")
-        ws = await open_socket(url, cookie=cookie, origin=daphne_server.url)
+        url = daphne_server.ws_url(call.session_id)
+        ws = await open_socket(url, token="garbage", cookie=cookie, origin=daphne_server.url)
         return await close_code(ws)
 
     assert asyncio.run(scenario()) == 4401
