@@ -10,12 +10,13 @@ on every task.
 """
 
 import logging
+import logging.config
 import os
 from collections.abc import Callable
 
 from celery import Celery
 from celery.concurrency.solo import TaskPool as SoloPool
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import setup_logging, worker_process_init, worker_ready
 from kombu import Queue
 
 from voiceproj.pipeline import ALL_QUEUES, TASK_QUEUES
@@ -106,6 +107,16 @@ app.conf.update(
 
 
 logger = logging.getLogger(__name__)
+
+
+@setup_logging.connect
+def log_as_the_web_process_does(**kwargs: object) -> None:
+    """Workers log through the LOGGING config (settings.py) rather than Celery's
+    own: the same format (LOG_FORMAT) and the turn's ids on every record
+    (voiceproj/logcontext.py). Celery configures no logging when this answers."""
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
 
 
 @worker_ready.connect
