@@ -82,6 +82,13 @@ app.conf.update(
         "socket_connect_timeout": 3,
     },
     broker_connection_retry_on_startup=True,
+    # Task events (received, started, succeeded, failed, and sent by the web
+    # process) go to the broker, where Flower shows each task and the worker
+    # that ran it: which host of a pool took which turn's stage. They cost a
+    # few small Redis publishes per task, which Redis drops while no monitor
+    # subscribes. Set here, so every worker sends them without a -E flag.
+    worker_send_task_events=True,
+    task_send_sent_event=True,
     # A publish that cannot reach Redis gives up within about two seconds: the
     # caller is told the service is unavailable instead of waiting.
     task_publish_retry_policy={
