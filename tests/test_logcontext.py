@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, cast
 
 import pytest
 from django.conf import settings
@@ -20,7 +21,8 @@ def json_log() -> Iterator[tuple[logging.Logger, io.StringIO]]:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.addFilter(TurnContextFilter())
-    handler.setFormatter(JsonFormatter(settings.LOGGING["formatters"]["json"]["format"]))
+    config = cast(dict[str, Any], settings.LOGGING)
+    handler.setFormatter(JsonFormatter(config["formatters"]["json"]["format"]))
     logger = logging.getLogger("tests.logcontext")
     logger.addHandler(handler)
     logger.propagate = False
