@@ -118,8 +118,9 @@ logger = logging.getLogger(__name__)
 
 @setup_logging.connect
 def log_as_the_web_process_does(**kwargs: object) -> None:
-    """Workers log through the LOGGING config (settings.py) rather than Celery's
-    own: the same format (LOG_FORMAT) and the turn's ids on every record
+    """Workers (and beat) log through the LOGGING config (settings.py) rather
+    than Celery's own: the same format (LOG_FORMAT) and level (LOG_LEVEL; a
+    ``-l`` flag is not used) and the turn's ids on every record
     (voiceproj/logcontext.py). Celery configures no logging when this answers."""
     from django.conf import settings
 
