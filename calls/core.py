@@ -581,7 +581,13 @@ class CallCore:
         if reply.finished or reply is not self.reply:
             return
         reply.finished = True
-        self.log.warning("session %s: turn %s failed: %s", self.session_id, reply.turn_id, message)
+        self.log.warning(
+            "session %s: turn %s failed: %s",
+            self.session_id,
+            reply.turn_id,
+            message,
+            extra={"turn_id": reply.turn_id},
+        )
         TURNS.labels(outcome="failed").inc()
         await self._send_error("turn_failed", message)
         if reply.line is not None:

@@ -9,7 +9,9 @@ own code, :class:`TurnTask`:
 * skips it when its turn is stale (barge-in, a newer turn, a failed turn);
 * sends ``pipeline.progress`` heartbeats to the consumer every
   ``HEARTBEAT_S`` while it runs (``running: false`` when it ends), so the
-  consumer's watchdog tells a dead worker from a slow one within seconds.
+  consumer's watchdog tells a dead worker from a slow one within seconds;
+* stamps whatever is logged meanwhile with the job's session and turn ids
+  (voiceproj/logcontext.py) and logs how long the task ran.
 
 Any failure of a turn task — an exception, a soft or hard time limit, a pool
 process that died — is reported to the consumer as ``pipeline.turn_failed``
