@@ -6,7 +6,8 @@ say) must not share its broker: they would take the other tests' turns and
 answer them with the wrong engines, and the default workers theirs.
 :func:`isolated_redis_url` names another database of the same Redis server;
 :func:`start_instant_stack` starts daphne and workers on the instant engines
-there (both get it as ``REDIS_URL`` and ``CELERY_BROKER_URL``).
+there (both get it as ``REDIS_URL`` and ``CELERY_BROKER_URL``), ``replicas``
+of each against that one Redis and the test database for a scale-out stack.
 """
 
 import os
