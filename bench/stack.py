@@ -230,11 +230,13 @@ def start_workers(
     tag: str = "",
 ) -> dict[str, Worker]:
     """One worker per queue, waited for until each is ready; ``tag`` keeps log names apart."""
+    # Readiness (" ready.") and the tests (" received") are read from INFO lines.
+    env = {**env, "LOG_LEVEL": "INFO"}
     workers: dict[str, Worker] = {}
     for queue in queues:
         command = [sys.executable, "-m", "celery", "-A", "voiceproj", "worker", "-Q", queue]
         command += ["-P", "prefork", "-c", "1", "-n", f"{queue}-{uuid.uuid4().hex[:8]}@%h"]
-        command += ["--loglevel", "INFO", "--without-gossip", "--without-mingle"]
+        command += ["--without-gossip", "--without-mingle"]
         log_path = log_dir / f"celery{tag}-{queue}.log"
         workers[queue] = Worker(queue, _spawn(command, env, log_path), log_path)
     try:

@@ -48,6 +48,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
 from voiceproj.celery import app as celery_app
+from voiceproj.logcontext import CallLogger
 from voiceproj.metrics import ERRORS, TURNS, observe_turn
 from voiceproj.pipeline import (
     FALLBACK_LINE,
@@ -191,6 +192,7 @@ class CallCore:
         self.session_id = session_id
         self.channel_name = channel_name
         self.transport = transport
+        self.log = CallLogger(logger, self)
         self.publish = publish  # Celery's send_task of the app whose broker the workers read
         self.redis = connect_redis()
         self.admitted = False
@@ -235,7 +237,7 @@ class CallCore:
             # Saved turns are the floor: Redis may have lost the counter (restart).
             self.turn_id = await resume_turn(self.redis, self.session_id, last_saved_turn)
         except SERVICE_ERRORS as exc:
-            logger.warning("session %s: admission failed: %s", self.session_id, exc)
+            self.log.warning("session %s: admission failed: %s", self.session_id, exc)
             await self.report("service_unavailable", "Try again in a moment.")
             return Close.SERVER_ERROR
         self.greet = self.turn_id == 0 and not any_saved
@@ -318,7 +320,7 @@ class CallCore:
         try:
             await step
         except Exception:
-            logger.exception("session %s: %s failed", self.session_id, what)
+            self.log.exception("session %s: %s failed", self.session_id, what)
 
     async def _every(self, period: float, check: Callable[[], Awaitable[None]]) -> None:
         """Run ``check`` every ``period`` until the call ends; a failed check is retried."""
@@ -328,7 +330,7 @@ class CallCore:
                 await check()
             except Exception:
                 # Redis or the database hiccuped: the call goes on, retry next time.
-                logger.exception("session %s: %s failed", self.session_id, check.__name__)
+                self.log.exception("session %s: %s failed", self.session_id, check.__name__)
 
     async def _heartbeat(self) -> None:
         """Keep the presence claim alive; notice a session ended elsewhere."""
@@ -379,10 +381,10 @@ class CallCore:
         except ProtocolError as exc:
             await self.report(exc.code, exc.message)
         except SERVICE_ERRORS as exc:
-            logger.warning("session %s: a service failed on input: %s", self.session_id, exc)
+            self.log.warning("session %s: a service failed on input: %s", self.session_id, exc)
             await self.report("service_unavailable", "A service is unavailable; try again.")
         except Exception:
-            logger.exception("session %s: failed on input", self.session_id)
+            self.log.exception("session %s: failed on input", self.session_id)
             await self.report("internal_error", "The server failed on that input.")
 
     async def take_message(self) -> bool:
@@ -534,7 +536,7 @@ class CallCore:
             )
         except SERVICE_ERRORS as exc:
             # The new turn must not be lost with it.
-            logger.warning("session %s: interrupted turn not saved: %s", self.session_id, exc)
+            self.log.warning("session %s: interrupted turn not saved: %s", self.session_id, exc)
 
     async def _start_task(self, name: str, **extra: Any) -> None:
         """Hand the current turn to the workers; if that fails, the caller is told."""
@@ -542,7 +544,7 @@ class CallCore:
         try:
             await self._send_task(name, **extra)
         except SERVICE_ERRORS as exc:
-            logger.warning("session %s: could not start %s: %s", self.session_id, name, exc)
+            self.log.warning("session %s: could not start %s: %s", self.session_id, name, exc)
             await self.report("service_unavailable", "The agent cannot answer now.")
             if reply is not None and not reply.finished:
                 reply.line = reply.line or FALLBACK_LINE
@@ -567,6 +569,7 @@ class CallCore:
             self.publish, name, args=[job], kwargs=extra, queue=TASK_QUEUES[name]
         )
         await asyncio.wait_for(publish, PUBLISH_TIMEOUT_S)
+        self.log.info("session %s: turn %s sent to %s", self.session_id, self.turn_id, name)
 
     async def _fail_turn(self, reply: Reply, message: str) -> None:
         """The turn's work was lost: tell the caller, then say the fallback line.
@@ -578,7 +581,13 @@ class CallCore:
         if reply.finished or reply is not self.reply:
             return
         reply.finished = True
-        logger.warning("session %s: turn %s failed: %s", self.session_id, reply.turn_id, message)
+        self.log.warning(
+            "session %s: turn %s failed: %s",
+            self.session_id,
+            reply.turn_id,
+            message,
+            extra={"turn_id": reply.turn_id},
+        )
         TURNS.labels(outcome="failed").inc()
         await self._send_error("turn_failed", message)
         if reply.line is not None:
@@ -601,7 +610,7 @@ class CallCore:
         try:
             self.turn_id = await begin_turn(self.redis, self.session_id, floor=self.turn_id)
         except SERVICE_ERRORS as exc:
-            logger.warning("session %s: cannot start the fallback: %s", self.session_id, exc)
+            self.log.warning("session %s: cannot start the fallback: %s", self.session_id, exc)
             await self.report("service_unavailable", "The agent cannot speak now.")
             await self._deliver(fallback)
             return
@@ -618,7 +627,9 @@ class CallCore:
             if handler is not None and reply is not None:
                 await handler(self, reply, message)
         except Exception:
-            logger.exception("session %s: relaying %s failed", self.session_id, message.get("type"))
+            self.log.exception(
+                "session %s: relaying %s failed", self.session_id, message.get("type")
+            )
             if self.reply is not None:
                 await self._fail_turn(self.reply, "The server failed while relaying the reply.")
 
@@ -737,11 +748,18 @@ class CallCore:
                 total_ms=total_ms,
             )
         except SERVICE_ERRORS as exc:
-            logger.warning("session %s: the reply was not saved: %s", self.session_id, exc)
+            self.log.warning("session %s: the reply was not saved: %s", self.session_id, exc)
             await self.report("service_unavailable", "The reply could not be saved.")
         timings = {name: reply.timings.get(name) for name in WORKER_TIMINGS}
         timings.update(first_audio_ms=first_audio_ms, total_ms=total_ms)
         observe_turn(timings)
+        self.log.info(
+            "session %s: turn %s delivered in %s ms",
+            self.session_id,
+            reply.turn_id,
+            total_ms,
+            extra={"turn_id": reply.turn_id},
+        )
         TURNS.labels(outcome="fallback" if reply.line == FALLBACK_LINE else "answered").inc()
         await self.transport.send_event({"type": "metrics", "turn_id": reply.turn_id, **timings})
         self.last_activity = time.monotonic()

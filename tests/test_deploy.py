@@ -18,9 +18,12 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from celery.bin.base import CLIContext
+from celery.bin.worker import worker as worker_command
 from django.conf import settings
 
 from voiceproj.celery import ALL_QUEUES
+from voiceproj.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parents[1]
 # What supervisord expands in supervisord.conf; the ENV_ values are the Makefile's defaults.
@@ -122,6 +125,18 @@ def test_workers_use_the_same_pool_and_concurrency_in_both() -> None:
     for queue in ALL_QUEUES:
         for flag in ("-P", "-c", "-n"):
             assert option(supervised[queue], flag) == option(composed[queue], flag), (queue, flag)
+
+
+@BOTH
+def test_every_worker_sends_the_task_events_flower_shows(commands) -> None:
+    """Each worker's command line as Celery's own parser reads it: without -E,
+    the app's worker_send_task_events decides, as the worker itself does."""
+    cli = CLIContext(app=celery_app, no_color=True, workdir=None)
+    for name, argv in commands().items():
+        if celery_command(argv) == "worker":
+            args = argv[argv.index("worker") + 1 :]
+            task_events = worker_command.make_context("worker", args, obj=cli).params["task_events"]
+            assert celery_app.either("worker_send_task_events", task_events), name
 
 
 @BOTH

@@ -10,12 +10,13 @@ on every task.
 """
 
 import logging
+import logging.config
 import os
 from collections.abc import Callable
 
 from celery import Celery
 from celery.concurrency.solo import TaskPool as SoloPool
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import setup_logging, worker_process_init, worker_ready
 from kombu import Queue
 
 from voiceproj.pipeline import ALL_QUEUES, TASK_QUEUES
@@ -81,6 +82,13 @@ app.conf.update(
         "socket_connect_timeout": 3,
     },
     broker_connection_retry_on_startup=True,
+    # Task events (received, started, succeeded, failed, and sent by the web
+    # process) go to the broker, where Flower shows each task and the worker
+    # that ran it: which host of a pool took which turn's stage. They cost a
+    # few small Redis publishes per task, which Redis drops while no monitor
+    # subscribes. Set here, so every worker sends them without a -E flag.
+    worker_send_task_events=True,
+    task_send_sent_event=True,
     # A publish that cannot reach Redis gives up within about two seconds: the
     # caller is told the service is unavailable instead of waiting.
     task_publish_retry_policy={
@@ -106,6 +114,17 @@ app.conf.update(
 
 
 logger = logging.getLogger(__name__)
+
+
+@setup_logging.connect
+def log_as_the_web_process_does(**kwargs: object) -> None:
+    """Workers (and beat) log through the LOGGING config (settings.py) rather
+    than Celery's own: the same format (LOG_FORMAT) and level (LOG_LEVEL; a
+    ``-l`` flag is not used) and the turn's ids on every record
+    (voiceproj/logcontext.py). Celery configures no logging when this answers."""
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
 
 
 @worker_ready.connect

@@ -9,7 +9,9 @@ own code, :class:`TurnTask`:
 * skips it when its turn is stale (barge-in, a newer turn, a failed turn);
 * sends ``pipeline.progress`` heartbeats to the consumer every
   ``HEARTBEAT_S`` while it runs (``running: false`` when it ends), so the
-  consumer's watchdog tells a dead worker from a slow one within seconds.
+  consumer's watchdog tells a dead worker from a slow one within seconds;
+* stamps whatever is logged meanwhile with the job's session and turn ids
+  (voiceproj/logcontext.py) and logs how long the task ran.
 
 Any failure of a turn task — an exception, a soft or hard time limit, a pool
 process that died — is reported to the consumer as ``pipeline.turn_failed``
@@ -18,13 +20,16 @@ process for exceptions and from the prefork parent for hard time limits and
 lost pool processes, so the report comes even when the task's process is gone.
 """
 
+import contextvars
 import logging
 import threading
+import time
 from typing import Any, cast
 
 from celery import Task
 from celery.signals import task_failure
 
+from voiceproj.logcontext import turn_context
 from voiceproj.pipeline import HEARTBEAT_S, Job, progress_message, turn_failed_message
 from workers import relay
 from workers.turnstate import claim_task, is_current
@@ -39,7 +44,11 @@ class Heartbeat:
         self.job = job
         self.task_id = task_id
         self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+        # In the task's context, so what the thread logs carries the turn's ids.
+        beat_in_context = contextvars.copy_context().run
+        self._thread = threading.Thread(
+            target=beat_in_context, args=(self._beat,), name="heartbeat", daemon=True
+        )
 
     def __enter__(self) -> "Heartbeat":
         self._send(running=True)
@@ -66,14 +75,24 @@ class TurnTask(Task):
     """A task on one turn's job: runs once, only while current, with heartbeats."""
 
     def __call__(self, job: Job, *args: Any, **kwargs: Any) -> Any:
+        # Every record logged while the task runs carries the turn's ids.
+        with turn_context(job["session_id"], job["turn_id"]):
+            return self._run_once(job, *args, **kwargs)
+
+    def _run_once(self, job: Job, *args: Any, **kwargs: Any) -> Any:
         task_id = self.request.id
         if task_id is not None and not claim_task(task_id):
             logger.warning("%s[%s] was redelivered; its turn was already over", self.name, task_id)
             return None
         if not is_current(job["session_id"], job["turn_id"]):
+            logger.info("%s[%s] skipped: its turn is no longer current", self.name, task_id)
             return None
+        started = time.monotonic()
         with Heartbeat(job, task_id or self.name):
-            return super().__call__(job, *args, **kwargs)
+            result = super().__call__(job, *args, **kwargs)
+        ran_ms = (time.monotonic() - started) * 1000
+        logger.info("%s[%s] ran for %.0f ms", self.name, task_id, ran_ms)
+        return result
 
 
 @task_failure.connect

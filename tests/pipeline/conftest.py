@@ -31,6 +31,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,9 +132,18 @@ class Workers:
     def log(self, queue: str) -> str:
         return self.by_queue[queue].log()
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
+        """Ask every worker to stop (SIGTERM) without waiting: they wind down together."""
         for worker in self.by_queue.values():
-            worker.stop()
+            if worker.process.poll() is None:
+                worker.process.terminate()
+
+    def stop(self) -> None:
+        self.terminate()
+        for worker in self.by_queue.values():
+            with suppress(subprocess.TimeoutExpired):
+                worker.process.wait(timeout=stack.STOP_TIMEOUT_S)
+            worker.stop()  # forces out one that did not stop in time
 
 
 def _purge_queues() -> None:

@@ -6,7 +6,8 @@ say) must not share its broker: they would take the other tests' turns and
 answer them with the wrong engines, and the default workers theirs.
 :func:`isolated_redis_url` names another database of the same Redis server;
 :func:`start_instant_stack` starts daphne and workers on the instant engines
-there (both get it as ``REDIS_URL`` and ``CELERY_BROKER_URL``).
+there (both get it as ``REDIS_URL`` and ``CELERY_BROKER_URL``), ``replicas``
+of each against that one Redis and the test database for a scale-out stack.
 """
 
 import os
@@ -41,9 +42,19 @@ def isolated_redis_url(base_url: str) -> str:
 
 @dataclass
 class InstantStack:
-    server: LiveServer
-    workers: Workers
+    """The stack's daphne processes and worker sets (one worker per queue each)."""
+
+    servers: list[LiveServer]
+    worker_sets: list[Workers]
     redis_url: str
+
+    @property
+    def server(self) -> LiveServer:
+        return self.servers[0]
+
+    @property
+    def workers(self) -> Workers:
+        return self.worker_sets[0]
 
 
 @contextmanager
@@ -52,17 +63,28 @@ def start_instant_stack(
     log_dir: Path,
     queues: tuple[str, ...],
     tag: str = "-instant",
+    replicas: int = 1,
     **server_env: str,
 ) -> Iterator[InstantStack]:
-    """daphne (with ``server_env`` besides) and a worker per queue, instant
-    engines, the isolated Redis DB; the workers stop on the way out."""
+    """``replicas`` daphne processes (with ``server_env`` besides) and as many
+    workers per queue, instant engines, the isolated Redis DB; the workers stop
+    on the way out. ``server_env`` goes to the workers too: a setting such as
+    LOG_FORMAT is the deployment's, not one process's."""
     redis_url = isolated_redis_url(settings.REDIS_URL)
     extra = {"REDIS_URL": redis_url, "CELERY_BROKER_URL": redis_url, **INSTANT_ENGINES}
     with redis.Redis.from_url(redis_url) as client:
         client.delete(*queues)  # tasks left behind by an interrupted run
     clear_quota_windows(redis_url)
-    workers = start_workers(log_dir, subprocess_env(**extra), queues, tag=tag)
+    worker_sets: list[Workers] = []
     try:
-        yield InstantStack(live_server_factory(**extra, **server_env), workers, redis_url)
+        for replica in range(replicas):
+            suffix = f"-{replica}" if replica else ""
+            env = subprocess_env(**extra, **server_env)
+            worker_sets.append(start_workers(log_dir, env, queues, tag=f"{tag}{suffix}"))
+        servers = [live_server_factory(**extra, **server_env) for _ in range(replicas)]
+        yield InstantStack(servers, worker_sets, redis_url)
     finally:
-        workers.stop()
+        for workers in worker_sets:
+            workers.terminate()
+        for workers in worker_sets:
+            workers.stop()
