@@ -15,6 +15,8 @@ Fixtures
 ``celery_workers``       one real ``celery worker -P prefork -c 1`` process per queue
     (stt, classify, respond, tts, default), session-scoped; started only by the
     tests that ask for it. Each worker's log is ``celery_workers.logs[queue]``.
+``instant_stack``        daphne and one worker per pipeline queue on the instant
+    engines (module-scoped), on a Redis database of their own (``instant_stack.py``).
 ``make_call``            creates a user, an agent and an active call session and
     returns a :class:`Call` with an access JWT for the user.
 
@@ -43,6 +45,8 @@ from bench import stack
 from bench.stack import Server as LiveServer
 from bench.stack import free_port as free_port  # re-exported for the pipeline tests
 from bench.stack import start_server
+
+from .instant_stack import isolated_redis_url
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -159,6 +163,32 @@ def celery_workers(django_db_setup: None, live_log_dir: Path) -> Iterator[Worker
     workers = start_workers(live_log_dir, subprocess_env())
     yield workers
     workers.stop()
+
+
+@dataclass
+class InstantStack:
+    server: LiveServer
+    workers: Workers
+    redis_url: str
+
+
+@pytest.fixture(scope="module")
+def instant_stack(
+    live_server_factory: Callable[..., LiveServer], live_log_dir: Path
+) -> Iterator[InstantStack]:
+    """daphne + one worker per pipeline queue, instant engines, an isolated Redis DB."""
+    redis_url = isolated_redis_url(settings.REDIS_URL)
+    extra = {"REDIS_URL": redis_url, "CELERY_BROKER_URL": redis_url, **stack.INSTANT_ENGINES}
+    client = redis.Redis.from_url(redis_url)
+    client.delete(*stack.PIPELINE_QUEUES)  # tasks left behind by an interrupted run
+    client.close()
+    workers = start_workers(
+        live_log_dir, subprocess_env(**extra), stack.PIPELINE_QUEUES, tag="-instant"
+    )
+    try:
+        yield InstantStack(live_server_factory(**extra), workers, redis_url)
+    finally:
+        workers.stop()
 
 
 @dataclass

@@ -5,66 +5,25 @@ other tests never see these turns and these workers never answer theirs."""
 
 import asyncio
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import redis
-from django.conf import settings
 from django.test import override_settings
 
 from workers.audio import SAMPLE_WIDTH, read_wav
 from workers.engines.instant import REPLY, SAMPLE_RATE, announce, announce_key, speech_samples
 from workers.tts import split_sentences
 
-from .conftest import (
-    Call,
-    LiveServer,
-    Workers,
-    start_workers,
-    subprocess_env,
-    wait_until_disconnected,
-)
-from .instant_stack import isolated_redis_url
+from .conftest import Call, InstantStack, wait_until_disconnected
 from .test_e2e import AUDIO, api_turns, of_type, record_turn
 from .wire import next_event, open_socket, stream_realtime
 
 pytestmark = pytest.mark.e2e
 
-QUEUES = ("stt", "classify", "respond", "tts")
 QUESTION_WAV = Path(__file__).resolve().parents[1] / "data" / "question_16k.wav"
 # What the caller says it will say; the instant STT hears exactly this.
 ANNOUNCED = "What time do you open tomorrow?"
-
-
-@dataclass
-class InstantStack:
-    server: LiveServer
-    workers: Workers
-    redis_url: str
-
-
-@pytest.fixture(scope="module")
-def instant_stack(
-    live_server_factory: Callable[..., LiveServer], live_log_dir: Path
-) -> Iterator[InstantStack]:
-    """daphne + one worker per pipeline queue, instant engines, an isolated Redis DB."""
-    redis_url = isolated_redis_url(settings.REDIS_URL)
-    extra = {
-        "REDIS_URL": redis_url,
-        "CELERY_BROKER_URL": redis_url,
-        "VOICE_STT": "instant",
-        "VOICE_LLM": "instant",
-        "VOICE_TTS": "instant",
-    }
-    client = redis.Redis.from_url(redis_url)
-    client.delete(*QUEUES)  # tasks left behind by an interrupted run
-    client.close()
-    workers = start_workers(live_log_dir, subprocess_env(**extra), QUEUES, tag="-instant")
-    try:
-        yield InstantStack(live_server_factory(**extra), workers, redis_url)
-    finally:
-        workers.stop()
 
 
 @pytest.fixture
