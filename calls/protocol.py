@@ -84,6 +84,9 @@ def parse_message(text: str) -> dict[str, Any]:
         raise ProtocolError("message_too_large", "Text messages are at most 64 KiB.")
     try:
         message = json.loads(text)
+    except RecursionError:
+        # Nesting deeper than Python's recursion limit: legal JSON no client means.
+        raise ProtocolError("bad_json", "The message nests too deeply.") from None
     except ValueError:
         raise ProtocolError("bad_json", "The message is not valid JSON.") from None
     if not isinstance(message, dict):

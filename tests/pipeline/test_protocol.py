@@ -114,6 +114,7 @@ def test_ping_pong(workerless_server, make_call):
     [
         ("{not json", "bad_json"),
         ("[1, 2]", "bad_json"),
+        ("[" * 60_000, "bad_json"),  # nested past Python's recursion limit
         ('{"text": "no type"}', "bad_message"),
         ('{"type": "dance"}', "unknown_type"),
         ('{"type": "start", "sample_rate": 12345}', "bad_sample_rate"),

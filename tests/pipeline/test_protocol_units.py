@@ -27,6 +27,13 @@ def test_valid_messages_parse():
     assert parse_message('{"type": "text", "text": "hi"}')["text"] == "hi"
 
 
+def test_deeply_nested_json_is_bad_json():
+    # Found by the protocol fuzzer: json.loads hits the recursion limit
+    # (RecursionError, not ValueError) and the caller got internal_error.
+    assert code_of(parse_message, "[" * 60_000) == "bad_json"
+    assert code_of(parse_message, '{"type":' * 8_000) == "bad_json"
+
+
 def test_boolean_is_not_a_sample_rate():
     assert code_of(parse_message, '{"type": "start", "sample_rate": true}') == "bad_sample_rate"
 
