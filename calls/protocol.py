@@ -19,6 +19,10 @@ MAX_FRAME_MS = 1000
 # Control messages are tiny; a text turn is bounded by VOICE_MAX_TEXT_CHARS.
 MAX_MESSAGE_BYTES = 64 * 1024
 CLIENT_TYPES = frozenset({"start", "text", "interrupt", "end", "ping"})
+# An error quotes at most this much of the offending value: enough to spot a
+# typo, and an error event stays small however large the value (escaped as
+# JSON, a 64 KiB message could otherwise outgrow the transport limit).
+QUOTE_CHARS = 40
 
 
 class Close:
@@ -78,6 +82,15 @@ def error_event(code: str, message: str) -> str:
     return event("error", code=code, message=message)
 
 
+def quoted(value: Any) -> str:
+    """``value`` as an error message shows it: its repr, cut to QUOTE_CHARS."""
+    if isinstance(value, list | dict):
+        # repr of a deeply nested value could itself hit the recursion limit.
+        return "a JSON array" if isinstance(value, list) else "a JSON object"
+    shown = repr(value)
+    return shown if len(shown) <= QUOTE_CHARS else shown[: QUOTE_CHARS - 1] + "…"
+
+
 def parse_message(text: str) -> dict[str, Any]:
     """Decode a client JSON message and check its ``type`` and fields."""
     if len(text.encode()) > MAX_MESSAGE_BYTES:
@@ -96,13 +109,15 @@ def parse_message(text: str) -> dict[str, Any]:
         raise ProtocolError("bad_message", "The message needs a string `type`.")
     if type_ not in CLIENT_TYPES:
         allowed = ", ".join(sorted(CLIENT_TYPES))
-        raise ProtocolError("unknown_type", f"Unknown type {type_!r}; expected one of {allowed}.")
+        raise ProtocolError(
+            "unknown_type", f"Unknown type {quoted(type_)}; expected one of {allowed}."
+        )
     if type_ == "start":
         rate = message.get("sample_rate")
         if isinstance(rate, bool) or not isinstance(rate, int) or rate not in ALLOWED_INPUT_RATES:
             allowed = ", ".join(map(str, ALLOWED_INPUT_RATES))
             raise ProtocolError(
-                "bad_sample_rate", f"sample_rate must be one of {allowed}; got {rate!r}."
+                "bad_sample_rate", f"sample_rate must be one of {allowed}; got {quoted(rate)}."
             )
     if type_ == "text" and not isinstance(message.get("text"), str):
         raise ProtocolError("bad_message", "A text message needs a string `text`.")

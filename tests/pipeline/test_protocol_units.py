@@ -1,6 +1,7 @@
 """The protocol's pure parts: message validation, frame limits, flood buckets,
 and the sentence ordering of reply audio (no server needed)."""
 
+import json
 import time
 
 import pytest
@@ -32,6 +33,18 @@ def test_deeply_nested_json_is_bad_json():
     # (RecursionError, not ValueError) and the caller got internal_error.
     assert code_of(parse_message, "[" * 60_000) == "bad_json"
     assert code_of(parse_message, '{"type":' * 8_000) == "bad_json"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [{"type": "\u00e9" * 30_000}, {"type": "start", "sample_rate": ["\U0001f600"] * 5_000}],
+)
+def test_errors_quote_at_most_a_short_preview_of_the_input(message):
+    # Found by the protocol fuzzer: the whole value was echoed, and escaped as
+    # JSON the error event outgrew the 128 KiB transport limit.
+    with pytest.raises(ProtocolError) as raised:
+        parse_message(json.dumps(message, ensure_ascii=False))
+    assert len(raised.value.message) < 200
 
 
 def test_boolean_is_not_a_sample_rate():
