@@ -40,7 +40,10 @@ class Close:
 # lists the same table, tests/pipeline/test_protocol.py keeps them in sync.
 ERROR_CODES: dict[str, str] = {
     "bad_json": "A text message is not a JSON object.",
-    "bad_message": "A field of the message is missing or has the wrong type.",
+    "bad_message": (
+        "A field of the message is missing or has the wrong type, or `text.text` holds "
+        "characters that cannot be stored (NUL, unpaired surrogates)."
+    ),
     "unknown_type": "The message `type` is not one the server knows.",
     "message_too_large": "A text message is larger than 64 KiB.",
     "bad_frame": "A binary frame is not whole PCM16 samples or is shorter than 10 ms.",
@@ -125,10 +128,18 @@ def parse_message(text: str) -> dict[str, Any]:
 
 
 def check_text(text: str, max_chars: int) -> str:
-    """The stripped text of a typed turn, or a ProtocolError."""
+    """The stripped text of a typed turn, or a ProtocolError; text the database
+    cannot store (NUL, unpaired surrogates) is refused here, not by a worker."""
     text = text.strip()
     if not text:
         raise ProtocolError("empty_text", "The text is empty.")
+    if "\x00" in text:
+        raise ProtocolError("bad_message", "The text cannot contain NUL (\\u0000) characters.")
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        # JSON escapes such as \ud800 decode to half a character, not to text.
+        raise ProtocolError("bad_message", "The text contains an unpaired surrogate.") from None
     if len(text) > max_chars:
         raise ProtocolError("text_too_long", f"Text turns are at most {max_chars} characters.")
     return text

@@ -127,6 +127,8 @@ def test_ping_pong(workerless_server, make_call):
             "bad_sample_rate",
         ),
         ('{"type": "text", "text": 42}', "bad_message"),
+        ('{"type": "text", "text": "a\\u0000b"}', "bad_message"),  # PostgreSQL stores no NUL
+        ('{"type": "text", "text": "\\ud800 hi"}', "bad_message"),  # nor unpaired surrogates
         ('{"type": "text", "text": "   "}', "empty_text"),
         (json.dumps({"type": "text", "text": "x" * 2001}), "text_too_long"),
         (json.dumps({"type": "ping", "pad": "x" * 70000}), "message_too_large"),

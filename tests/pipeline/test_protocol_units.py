@@ -57,6 +57,15 @@ def test_text_limits():
     assert code_of(check_text, "\n\t ", 10) == "empty_text"
 
 
+@pytest.mark.parametrize("text", ["a\x00b", "\ud800 hi", "hi \udfff"])
+def test_text_the_database_cannot_store_is_a_bad_message(text):
+    # Found by the protocol fuzzer: JSON can carry NUL and unpaired surrogates
+    # (\u0000, \ud800), PostgreSQL stores neither, and the worker failed
+    # the turn (turn_failed, then the fallback line) instead of the input
+    # being refused.
+    assert code_of(check_text, text, 100) == "bad_message"
+
+
 @pytest.mark.parametrize(
     ("n_bytes", "rate", "code"),
     [
