@@ -14,6 +14,9 @@ from . import errors
 from .health import router as health_router
 
 ERROR_REF = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+VALIDATION_REF = {
+    "application/json": {"schema": {"$ref": "#/components/schemas/ValidationErrorOut"}}
+}
 
 
 class VoiceAPI(NinjaAPI):
@@ -32,6 +35,11 @@ class VoiceAPI(NinjaAPI):
                 if "requestBody" in operation:
                     responses.setdefault(
                         400, {"description": "Body is not valid JSON", "content": ERROR_REF}
+                    )
+                if "requestBody" in operation or operation.get("parameters"):
+                    # errors.ninja_validation answers a malformed id, query or body.
+                    responses.setdefault(
+                        422, {"description": "Invalid input", "content": VALIDATION_REF}
                     )
         return schema
 
