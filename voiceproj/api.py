@@ -34,7 +34,8 @@ class VoiceAPI(NinjaAPI):
                     )
                 if "requestBody" in operation:
                     responses.setdefault(
-                        400, {"description": "Body is not valid JSON", "content": ERROR_REF}
+                        400,
+                        {"description": "Body is not a JSON object", "content": ERROR_REF},
                     )
                 if "requestBody" in operation or operation.get("parameters"):
                     # errors.ninja_validation answers a malformed id, query or body.
@@ -50,6 +51,7 @@ api = VoiceAPI(
     urls_namespace="api",
     description="Agents, call sessions and their transcripts. Authenticate with "
     "`POST /api/auth/login` and send `Authorization: Bearer <access>`.",
+    parser=errors.ObjectBodyParser(),
 )
 errors.install(api)
 api.add_router("/auth", auth_router)

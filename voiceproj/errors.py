@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.parser import Parser
 from pydantic import Field, field_validator
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,24 @@ PARAM_SOURCES = {"body", "query", "path", "header", "cookie", "form", "file"}
 # Largest primary key PostgreSQL's bigint holds; a bigger id in a URL is a 422,
 # not a database overflow.
 DbId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
+class BodyNotAnObject(ValueError):
+    """A request body that is JSON but not an object (``false``, ``[]``, ``"x"``)."""
+
+
+class ObjectBodyParser(Parser):
+    """Ninja's JSON body parser, refusing bodies that are not JSON objects.
+
+    Every body of the API is an object; Ninja took any other JSON value for an
+    empty body, so a PATCH of ``false`` answered 200 and changed nothing.
+    """
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        data = super().parse_body(request)
+        if not isinstance(data, dict):
+            raise BodyNotAnObject("The request body must be a JSON object.")
+        return data
 
 
 class InputSchema(Schema):
@@ -138,7 +157,9 @@ def install(api: NinjaAPI) -> None:
     @api.exception_handler(HttpError)
     def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         message = str(exc)
-        if message.startswith("Cannot parse request body"):
+        if isinstance(exc.__cause__, BodyNotAnObject):  # Ninja wraps the parser's error
+            message = str(exc.__cause__)
+        elif message.startswith("Cannot parse request body"):
             message = "The request body is not valid JSON."
         return api.create_response(request, {"detail": message}, status=exc.status_code)
 

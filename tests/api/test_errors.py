@@ -56,6 +56,19 @@ def test_malformed_json_says_so(client, auth):
     assert response.json() == {"detail": "The request body is not valid JSON."}
 
 
+@pytest.mark.parametrize("body", [b"false", b"null", b"[]", b'"x"', b"1", b"[{}]"])
+def test_a_body_that_is_not_a_json_object_is_refused(client, auth, agent, body):
+    # Found by schemathesis: Ninja took any JSON that is not an object as an
+    # empty body, so a PATCH of `false` answered 200 and changed nothing.
+    url = f"/api/agents/{agent.id}"
+    for method in ("patch", "put"):
+        response = getattr(client, method)(url, body, content_type="application/json", **auth)
+        assert response.status_code == 400, (method, response.content)
+        assert response.json() == {"detail": "The request body must be a JSON object."}
+    response = client.post("/api/auth/login", body, content_type="application/json")
+    assert response.status_code == 400
+
+
 def test_nul_character_is_a_422_not_a_database_error(client, auth):
     response = client.post(
         "/api/agents", {"name": "bad\x00name"}, content_type="application/json", **auth
