@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from ninja import Schema
-from pydantic import BeforeValidator, Field, StringConstraints
+from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints
 
 from voiceproj.errors import InputSchema
 from voiceproj.phone import PHONE_INPUT_MAX_LENGTH
@@ -47,8 +47,14 @@ class IntentSchema(InputSchema):
     description: str = Field("", max_length=500)
 
 
+# JSON types as the schema states them: no 0 for false, no "0.5" for 0.5.
+STRICT_TYPES = ConfigDict(strict=True)
+
+
 class AgentIn(InputSchema):
     """A whole agent (create and PUT); omitted fields take their defaults."""
+
+    model_config = STRICT_TYPES
 
     name: str = Field(min_length=1, max_length=NAME_MAX)
     description: str = Field("", max_length=2000)
@@ -87,6 +93,8 @@ def omittable(**constraints: Any) -> Any:
 
 class AgentPatch(InputSchema):
     """Any subset of the agent's fields (PATCH); only phone_number takes null (no number)."""
+
+    model_config = STRICT_TYPES
 
     name: str = omittable(min_length=1, max_length=NAME_MAX)
     description: str = omittable(max_length=2000)
