@@ -5,6 +5,7 @@ from typing import Any
 from django.http import Http404, HttpRequest
 from ninja import NinjaAPI, Router
 from ninja.openapi.schema import OpenAPISchema
+from ninja.operation import Operation
 
 from accounts.api import router as auth_router
 from agents.api import router as agents_router
@@ -19,30 +20,49 @@ VALIDATION_REF = {
 }
 
 
-class VoiceAPI(NinjaAPI):
-    """NinjaAPI whose schema also states the errors the handlers in ``errors`` give."""
+class VoiceOpenAPISchema(OpenAPISchema):
+    """Ninja's schema plus the answers the handlers in ``errors`` and the throttles give."""
 
-    def get_openapi_schema(self, **kwargs: Any) -> OpenAPISchema:
-        schema = super().get_openapi_schema(**kwargs)
-        for operations in schema["paths"].values():
-            for operation in operations.values():
-                responses = operation["responses"]
-                if operation.get("security"):
-                    responses.setdefault(
-                        401,
-                        {"description": "Missing, invalid or expired token", "content": ERROR_REF},
-                    )
-                if "requestBody" in operation:
-                    responses.setdefault(
-                        400,
-                        {"description": "Body is not a JSON object", "content": ERROR_REF},
-                    )
-                if "requestBody" in operation or operation.get("parameters"):
-                    # errors.ninja_validation answers a malformed id, query or body.
-                    responses.setdefault(
-                        422, {"description": "Invalid input", "content": VALIDATION_REF}
-                    )
-        return schema
+    def operation_details(self, operation: Operation) -> dict[str, Any]:
+        details = super().operation_details(operation)
+        responses = details["responses"]
+        if details.get("security"):
+            responses.setdefault(
+                401, {"description": "Missing, invalid or expired token", "content": ERROR_REF}
+            )
+        if "requestBody" in details:
+            responses.setdefault(
+                400, {"description": "Body is not a JSON object", "content": ERROR_REF}
+            )
+        if "requestBody" in details or details.get("parameters"):
+            # errors.ninja_validation answers a malformed id, query or body.
+            responses.setdefault(422, {"description": "Invalid input", "content": VALIDATION_REF})
+        if operation.throttle_objects:
+            responses.setdefault(
+                429,
+                {
+                    "description": "Too many requests from this address (API_AUTH_RATE)",
+                    "headers": {
+                        "Retry-After": {
+                            "description": "Seconds until a request may succeed",
+                            "schema": {"type": "integer"},
+                        }
+                    },
+                    "content": ERROR_REF,
+                },
+            )
+        return details
+
+
+class VoiceAPI(NinjaAPI):
+    """NinjaAPI whose schema is a :class:`VoiceOpenAPISchema`."""
+
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        if path_prefix is None:
+            path_prefix = self.get_root_path(path_params or {})
+        return VoiceOpenAPISchema(self, path_prefix)
 
 
 api = VoiceAPI(

@@ -54,3 +54,21 @@ def test_every_operation_that_takes_input_documents_its_422(client, auth):
     response = client.get("/api/sessions/not-a-uuid", **auth)
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "session_id"
+
+
+@pytest.mark.django_db
+def test_rate_limited_operations_document_their_429(client):
+    # Found by schemathesis: the /api/auth/* endpoints answer 429 with a
+    # Retry-After past API_AUTH_RATE, but their schema did not list it.
+    schema = client.get("/api/openapi.json").json()
+    limited = {
+        path
+        for path, operations in schema["paths"].items()
+        for operation in operations.values()
+        if "429" in operation["responses"]
+    }
+    assert {"/api/auth/login", "/api/auth/register", "/api/auth/refresh"} <= limited
+    assert all(path.startswith("/api/auth/") for path in limited), limited
+    too_many = schema["paths"]["/api/auth/login"]["post"]["responses"]["429"]
+    assert too_many["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
+    assert "Retry-After" in too_many["headers"]
