@@ -138,10 +138,13 @@ def install(api: NinjaAPI) -> None:
 
     @api.exception_handler(DataError)
     def data_error(request: HttpRequest, exc: DataError) -> HttpResponse:
-        # Values the schema accepts but PostgreSQL cannot store (a NUL character).
+        # Values the schema accepts but PostgreSQL cannot store; the input
+        # schemas refuse those they know of (NUL characters, pages past the
+        # OFFSET range), so this is a last resort. The database does not say
+        # which field: the 422 shape, with no field errors.
         return api.create_response(
             request,
-            {"detail": "Invalid input: a value contains characters that cannot be stored."},
+            {"detail": "Invalid input: a value cannot be stored.", "errors": []},
             status=422,
         )
 

@@ -86,6 +86,16 @@ def test_odd_list_queries_never_500(client, auth, agent, query):
         assert response.status_code in (200, 422), (url, query, response.content[:200])
 
 
+@pytest.mark.parametrize("url", ["/api/agents", "/api/sessions"])
+def test_a_page_past_what_the_database_can_offset_is_a_field_error(client, auth, url):
+    # Found by schemathesis: page=10**20 overflowed PostgreSQL's OFFSET (a
+    # DataError), answered with a 422 of the wrong shape and a message about
+    # characters that cannot be stored.
+    response = client.get(f"{url}?page={10**20}&page_size=50", **auth)
+    assert "page" in fields(response)
+    assert client.get(f"{url}?page={2**31 - 1}&page_size=100", **auth).json()["items"] == []
+
+
 def test_unknown_agent_filter_values(client, auth):
     assert client.get("/api/sessions?agent=abc", **auth).status_code == 422
     assert client.get("/api/sessions?agent=99999999999999999999", **auth).status_code == 422
