@@ -1,10 +1,11 @@
-"""Fixtures every test directory may use: users, JWT headers, an agent, a closed port.
+"""Fixtures every test directory may use: users, JWT headers, an agent, a closed port,
+the fake Twilio REST API.
 
 Directory conftests (``tests/pipeline``, ``tests/web`` ...) add their own.
 """
 
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -12,6 +13,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import User
 from agents.models import Agent
+from tests.fakes.server import FakeServer
+from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, twilio_server
 
 PASSWORD = "a-long-test-password-42"
 
@@ -62,3 +65,14 @@ def closed_port_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def twilio_fake(settings: Any) -> Iterator[FakeServer]:
+    """A fake api.twilio.com, and settings for its account with the SDK pointed at it."""
+    server = twilio_server()
+    settings.TWILIO_ACCOUNT_SID = ACCOUNT_SID
+    settings.TWILIO_AUTH_TOKEN = AUTH_TOKEN
+    settings.TWILIO_API_BASE = server.url
+    yield server
+    server.close()
