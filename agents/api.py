@@ -9,11 +9,12 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Status
 from ninja.errors import HttpError
-from ninja.pagination import PageNumberPagination, paginate
+from ninja.pagination import paginate
 
 from accounts.auth import current_user, jwt_auth
 from calls.models import CallSession
 from voiceproj.errors import DbId, ErrorOut, ValidationErrorOut, from_django
+from voiceproj.pagination import Pages
 
 from .models import Agent
 from .schemas import AgentFilters, AgentIn, AgentOut, AgentPatch
@@ -38,7 +39,7 @@ def save_validated(agent: Agent, fields: dict) -> Agent:
 
 
 @router.get("", response=list[AgentOut])
-@paginate(PageNumberPagination, page_size=20)
+@paginate(Pages, page_size=20)
 def list_agents(request: HttpRequest, filters: Query[AgentFilters]) -> QuerySet[Agent]:
     """The user's agents, newest first; ``search`` matches name or description."""
     agents = Agent.objects.filter(owner=current_user(request))

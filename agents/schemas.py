@@ -6,10 +6,10 @@ model names), run on every write.
 """
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from ninja import Schema
-from pydantic import BeforeValidator, Field, StringConstraints
+from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints
 
 from voiceproj.errors import InputSchema
 from voiceproj.phone import PHONE_INPUT_MAX_LENGTH
@@ -48,8 +48,14 @@ class IntentSchema(InputSchema):
     description: str = Field("", max_length=INTENT_DESCRIPTION_MAX)
 
 
+# JSON types as the schema states them: no 0 for false, no "0.5" for 0.5.
+STRICT_TYPES = ConfigDict(strict=True)
+
+
 class AgentIn(InputSchema):
     """A whole agent (create and PUT); omitted fields take their defaults."""
+
+    model_config = STRICT_TYPES
 
     name: str = Field(min_length=1, max_length=NAME_MAX)
     description: str = Field("", max_length=2000)
@@ -72,21 +78,37 @@ class AgentIn(InputSchema):
     phone_number: PhoneNumberIn = None
 
 
-class AgentPatch(InputSchema):
-    """Any subset of the agent's fields (PATCH)."""
+def no_default_in_schema(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
 
-    name: str | None = Field(None, min_length=1, max_length=NAME_MAX)
-    description: str | None = Field(None, max_length=2000)
-    system_prompt: str | None = Field(None, min_length=1, max_length=8000)
-    greeting: str | None = Field(None, max_length=500)
-    language: str | None = Field(None, min_length=1, max_length=16)
-    intents: list[IntentSchema] | None = Field(None, min_length=1, max_length=INTENTS_MAX)
-    classifier_model: str | None = Field(None, min_length=1, max_length=100)
-    classifier_temperature: float | None = Field(None, ge=0.0, le=2.0)
-    responder_model: str | None = Field(None, min_length=1, max_length=100)
-    responder_temperature: float | None = Field(None, ge=0.0, le=2.0)
-    voice: str | None = Field(None, min_length=1, max_length=100)
-    is_active: bool | None = None
+
+def omittable(**constraints: Any) -> Any:
+    """A PATCH field that may be left out but not sent as null.
+
+    None only marks "not sent" (defaults are not validated, so it needs no
+    ``| None``); an explicit null fails the field's type with a 422, and the
+    OpenAPI schema offers neither null nor a null default.
+    """
+    return Field(None, json_schema_extra=no_default_in_schema, **constraints)
+
+
+class AgentPatch(InputSchema):
+    """Any subset of the agent's fields (PATCH); only phone_number takes null (no number)."""
+
+    model_config = STRICT_TYPES
+
+    name: str = omittable(min_length=1, max_length=NAME_MAX)
+    description: str = omittable(max_length=2000)
+    system_prompt: str = omittable(min_length=1, max_length=8000)
+    greeting: str = omittable(max_length=500)
+    language: str = omittable(min_length=1, max_length=16)
+    intents: list[IntentSchema] = omittable(min_length=1, max_length=INTENTS_MAX)
+    classifier_model: str = omittable(min_length=1, max_length=100)
+    classifier_temperature: float = omittable(ge=0.0, le=2.0)
+    responder_model: str = omittable(min_length=1, max_length=100)
+    responder_temperature: float = omittable(ge=0.0, le=2.0)
+    voice: str = omittable(min_length=1, max_length=100)
+    is_active: bool = omittable()
     phone_number: PhoneNumberIn = None
 
 

@@ -18,7 +18,7 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Status
 from ninja.errors import HttpError
-from ninja.pagination import PageNumberPagination, paginate
+from ninja.pagination import paginate
 
 from accounts.auth import current_user, jwt_auth
 from agents.api import owned_agent
@@ -30,6 +30,7 @@ from voiceproj.errors import (
     ValidationErrorOut,
     field_error,
 )
+from voiceproj.pagination import Pages
 
 from .export import transcript_text_download
 from .models import CallSession, Turn
@@ -116,7 +117,7 @@ def create_call(request: HttpRequest, agent_id: DbId, payload: CallIn):  # type:
 
 
 @router.get("/sessions", response=list[SessionOut])
-@paginate(PageNumberPagination, page_size=20)
+@paginate(Pages, page_size=20)
 def list_sessions(request: HttpRequest, filters: Query[SessionFilters]) -> QuerySet[CallSession]:
     """The user's sessions, newest first, optionally by ``status``, ``agent`` id and ``channel``."""
     sessions = CallSession.objects.filter(user=current_user(request)).select_related("agent")

@@ -7,9 +7,11 @@ workers' ``pipeline.*`` channel-layer messages to it, and writes what the core
 says back as JSON events and binary PCM16 frames.
 """
 
+import contextlib
 import json
 from typing import Any
 
+from autobahn.exception import Disconnected
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
@@ -22,6 +24,20 @@ class CoreConsumer(AsyncWebsocketConsumer):
     """A socket that carries one call: workers' messages go to its core."""
 
     core: CallCore | None = None
+
+    async def send(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
+    ) -> None:
+        """Send to the client; once daphne is closing the socket, the message is dropped.
+
+        Input is answered in order, so an answer may follow a message the
+        transport refused, or the client's own close: the disconnect is queued
+        behind that input. daphne (autobahn) then raises ``Disconnected``; let
+        out, it would end the consumer before ``disconnect`` stops the call,
+        and the call would keep its session claimed.
+        """
+        with contextlib.suppress(Disconnected):
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
 
     async def disconnect(self, code: int) -> None:
         if self.core is not None:

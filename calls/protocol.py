@@ -19,6 +19,10 @@ MAX_FRAME_MS = 1000
 # Control messages are tiny; a text turn is bounded by VOICE_MAX_TEXT_CHARS.
 MAX_MESSAGE_BYTES = 64 * 1024
 CLIENT_TYPES = frozenset({"start", "text", "interrupt", "end", "ping"})
+# An error quotes at most this much of the offending value: enough to spot a
+# typo, and an error event stays small however large the value (escaped as
+# JSON, a 64 KiB message could otherwise outgrow the transport limit).
+QUOTE_CHARS = 40
 
 
 class Close:
@@ -37,7 +41,10 @@ class Close:
 # lists the same table, tests/pipeline/test_protocol.py keeps them in sync.
 ERROR_CODES: dict[str, str] = {
     "bad_json": "A text message is not a JSON object.",
-    "bad_message": "A field of the message is missing or has the wrong type.",
+    "bad_message": (
+        "A field of the message is missing or has the wrong type, or `text.text` holds "
+        "characters that cannot be stored (NUL, unpaired surrogates)."
+    ),
     "unknown_type": "The message `type` is not one the server knows.",
     "message_too_large": "A text message is larger than 64 KiB.",
     "bad_frame": "A binary frame is not whole PCM16 samples or is shorter than 10 ms.",
@@ -83,12 +90,24 @@ def error_event(code: str, message: str) -> str:
     return event("error", code=code, message=message)
 
 
+def quoted(value: Any) -> str:
+    """``value`` as an error message shows it: its repr, cut to QUOTE_CHARS."""
+    if isinstance(value, list | dict):
+        # repr of a deeply nested value could itself hit the recursion limit.
+        return "a JSON array" if isinstance(value, list) else "a JSON object"
+    shown = repr(value)
+    return shown if len(shown) <= QUOTE_CHARS else shown[: QUOTE_CHARS - 1] + "…"
+
+
 def parse_message(text: str) -> dict[str, Any]:
     """Decode a client JSON message and check its ``type`` and fields."""
     if len(text.encode()) > MAX_MESSAGE_BYTES:
         raise ProtocolError("message_too_large", "Text messages are at most 64 KiB.")
     try:
         message = json.loads(text)
+    except RecursionError:
+        # Nesting deeper than Python's recursion limit: legal JSON no client means.
+        raise ProtocolError("bad_json", "The message nests too deeply.") from None
     except ValueError:
         raise ProtocolError("bad_json", "The message is not valid JSON.") from None
     if not isinstance(message, dict):
@@ -98,13 +117,15 @@ def parse_message(text: str) -> dict[str, Any]:
         raise ProtocolError("bad_message", "The message needs a string `type`.")
     if type_ not in CLIENT_TYPES:
         allowed = ", ".join(sorted(CLIENT_TYPES))
-        raise ProtocolError("unknown_type", f"Unknown type {type_!r}; expected one of {allowed}.")
+        raise ProtocolError(
+            "unknown_type", f"Unknown type {quoted(type_)}; expected one of {allowed}."
+        )
     if type_ == "start":
         rate = message.get("sample_rate")
         if isinstance(rate, bool) or not isinstance(rate, int) or rate not in ALLOWED_INPUT_RATES:
             allowed = ", ".join(map(str, ALLOWED_INPUT_RATES))
             raise ProtocolError(
-                "bad_sample_rate", f"sample_rate must be one of {allowed}; got {rate!r}."
+                "bad_sample_rate", f"sample_rate must be one of {allowed}; got {quoted(rate)}."
             )
     if type_ == "text" and not isinstance(message.get("text"), str):
         raise ProtocolError("bad_message", "A text message needs a string `text`.")
@@ -112,10 +133,18 @@ def parse_message(text: str) -> dict[str, Any]:
 
 
 def check_text(text: str, max_chars: int) -> str:
-    """The stripped text of a typed turn, or a ProtocolError."""
+    """The stripped text of a typed turn, or a ProtocolError; text the database
+    cannot store (NUL, unpaired surrogates) is refused here, not by a worker."""
     text = text.strip()
     if not text:
         raise ProtocolError("empty_text", "The text is empty.")
+    if "\x00" in text:
+        raise ProtocolError("bad_message", "The text cannot contain NUL (\\u0000) characters.")
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        # JSON escapes such as \ud800 decode to half a character, not to text.
+        raise ProtocolError("bad_message", "The text contains an unpaired surrogate.") from None
     if len(text) > max_chars:
         raise ProtocolError("text_too_long", f"Text turns are at most {max_chars} characters.")
     return text

@@ -1,11 +1,12 @@
 """Fixtures every test directory may use: users, JWT headers, an agent, a closed
-port; and, once per run, per-user quota windows left in Redis by an earlier run.
+port, the fake Twilio REST API; and, once per run, per-user quota windows left
+in Redis by an earlier run.
 
 Directory conftests (``tests/pipeline``, ``tests/web`` ...) add their own.
 """
 
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -16,6 +17,8 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import User
 from agents.models import Agent
+from tests.fakes.server import FakeServer
+from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, twilio_server
 
 PASSWORD = "a-long-test-password-42"
 QUOTA_KEYS = "voice:quota:*"
@@ -92,3 +95,14 @@ def closed_port_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def twilio_fake(settings: Any) -> Iterator[FakeServer]:
+    """A fake api.twilio.com, and settings for its account with the SDK pointed at it."""
+    server = twilio_server()
+    settings.TWILIO_ACCOUNT_SID = ACCOUNT_SID
+    settings.TWILIO_AUTH_TOKEN = AUTH_TOKEN
+    settings.TWILIO_API_BASE = server.url
+    yield server
+    server.close()

@@ -20,6 +20,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.parser import Parser
 from pydantic import Field, field_validator
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,24 @@ PARAM_SOURCES = {"body", "query", "path", "header", "cookie", "form", "file"}
 # Largest primary key PostgreSQL's bigint holds; a bigger id in a URL is a 422,
 # not a database overflow.
 DbId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
+class BodyNotAnObject(ValueError):
+    """A request body that is JSON but not an object (``false``, ``[]``, ``"x"``)."""
+
+
+class ObjectBodyParser(Parser):
+    """Ninja's JSON body parser, refusing bodies that are not JSON objects.
+
+    Every body of the API is an object; Ninja took any other JSON value for an
+    empty body, so a PATCH of ``false`` answered 200 and changed nothing.
+    """
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        data = super().parse_body(request)
+        if not isinstance(data, dict):
+            raise BodyNotAnObject("The request body must be a JSON object.")
+        return data
 
 
 class InputSchema(Schema):
@@ -149,10 +168,13 @@ def install(api: NinjaAPI) -> None:
 
     @api.exception_handler(DataError)
     def data_error(request: HttpRequest, exc: DataError) -> HttpResponse:
-        # Values the schema accepts but PostgreSQL cannot store (a NUL character).
+        # Values the schema accepts but PostgreSQL cannot store; the input
+        # schemas refuse those they know of (NUL characters, pages past the
+        # OFFSET range), so this is a last resort. The database does not say
+        # which field: the 422 shape, with no field errors.
         return api.create_response(
             request,
-            {"detail": "Invalid input: a value contains characters that cannot be stored."},
+            {"detail": "Invalid input: a value cannot be stored.", "errors": []},
             status=422,
         )
 
@@ -179,7 +201,9 @@ def install(api: NinjaAPI) -> None:
     @api.exception_handler(HttpError)
     def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         message = str(exc)
-        if message.startswith("Cannot parse request body"):
+        if isinstance(exc.__cause__, BodyNotAnObject):  # Ninja wraps the parser's error
+            message = str(exc.__cause__)
+        elif message.startswith("Cannot parse request body"):
             message = "The request body is not valid JSON."
         return api.create_response(request, {"detail": message}, status=exc.status_code)
 

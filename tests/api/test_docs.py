@@ -39,3 +39,41 @@ def test_openapi_lists_every_endpoint_with_bearer_auth(client):
     assert schema["components"]["securitySchemes"]["JWTAuth"]["scheme"] == "bearer"
     me = schema["paths"]["/api/auth/me"]["get"]
     assert "401" in me["responses"]
+
+
+@pytest.mark.django_db
+def test_every_operation_that_takes_input_documents_its_422(client, auth):
+    # Found by schemathesis: a malformed id, query value or body is answered
+    # with 422 and the validation error shape, but most operations did not
+    # list 422, so clients generated from the schema had no type for it.
+    schema = client.get("/api/openapi.json").json()
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if operation.get("parameters") or "requestBody" in operation:
+                documented = operation["responses"].get("422")
+                assert documented, f"{method.upper()} {path}"
+                body = documented["content"]["application/json"]["schema"]
+                assert body == {"$ref": "#/components/schemas/ValidationErrorOut"}
+    response = client.get("/api/sessions/not-a-uuid", **auth)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "session_id"
+
+
+@pytest.mark.django_db
+def test_rate_limited_operations_document_their_429(client):
+    # Found by schemathesis: the /api/auth/* endpoints answer 429 with a
+    # Retry-After past API_AUTH_RATE, but their schema did not list it.
+    schema = client.get("/api/openapi.json").json()
+    limited = {
+        path
+        for path, operations in schema["paths"].items()
+        for operation in operations.values()
+        if "429" in operation["responses"]
+    }
+    assert {"/api/auth/login", "/api/auth/register", "/api/auth/refresh"} <= limited
+    # Besides the auth budget, only the per-user quotas answer 429.
+    quotas = {"/api/agents/{agent_id}/sessions", "/api/agents/{agent_id}/calls"}
+    assert all(path.startswith("/api/auth/") or path in quotas for path in limited), limited
+    too_many = schema["paths"]["/api/auth/login"]["post"]["responses"]["429"]
+    assert too_many["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
+    assert "Retry-After" in too_many["headers"]

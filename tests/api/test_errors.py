@@ -56,6 +56,19 @@ def test_malformed_json_says_so(client, auth):
     assert response.json() == {"detail": "The request body is not valid JSON."}
 
 
+@pytest.mark.parametrize("body", [b"false", b"null", b"[]", b'"x"', b"1", b"[{}]"])
+def test_a_body_that_is_not_a_json_object_is_refused(client, auth, agent, body):
+    # Found by schemathesis: Ninja took any JSON that is not an object as an
+    # empty body, so a PATCH of `false` answered 200 and changed nothing.
+    url = f"/api/agents/{agent.id}"
+    for method in ("patch", "put"):
+        response = getattr(client, method)(url, body, content_type="application/json", **auth)
+        assert response.status_code == 400, (method, response.content)
+        assert response.json() == {"detail": "The request body must be a JSON object."}
+    response = client.post("/api/auth/login", body, content_type="application/json")
+    assert response.status_code == 400
+
+
 def test_nul_character_is_a_422_not_a_database_error(client, auth):
     response = client.post(
         "/api/agents", {"name": "bad\x00name"}, content_type="application/json", **auth
@@ -71,6 +84,16 @@ def test_odd_list_queries_never_500(client, auth, agent, query):
     for url in ("/api/agents", "/api/sessions"):
         response = client.get(f"{url}?{query}", **auth)
         assert response.status_code in (200, 422), (url, query, response.content[:200])
+
+
+@pytest.mark.parametrize("url", ["/api/agents", "/api/sessions"])
+def test_a_page_past_what_the_database_can_offset_is_a_field_error(client, auth, url):
+    # Found by schemathesis: page=10**20 overflowed PostgreSQL's OFFSET (a
+    # DataError), answered with a 422 of the wrong shape and a message about
+    # characters that cannot be stored.
+    response = client.get(f"{url}?page={10**20}&page_size=50", **auth)
+    assert "page" in fields(response)
+    assert client.get(f"{url}?page={2**31 - 1}&page_size=100", **auth).json()["items"] == []
 
 
 def test_unknown_agent_filter_values(client, auth):

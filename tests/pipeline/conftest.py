@@ -15,6 +15,8 @@ Fixtures
 ``celery_workers``       one real ``celery worker -P prefork -c 1`` process per queue
     (stt, classify, respond, tts, default), session-scoped; started only by the
     tests that ask for it. Each worker's log is ``celery_workers.logs[queue]``.
+``instant_stack``        daphne and one worker per pipeline queue on the instant
+    engines (module-scoped), on a Redis database of their own (``instant_stack.py``).
 ``make_call``            creates a user, an agent and an active call session and
     returns a :class:`Call` with an access JWT for the user.
 
@@ -169,6 +171,16 @@ def celery_workers(django_db_setup: None, live_log_dir: Path) -> Iterator[Worker
     workers = start_workers(live_log_dir, subprocess_env())
     yield workers
     workers.stop()
+
+
+@pytest.fixture(scope="module")
+def instant_stack(live_server_factory: Callable[..., LiveServer], live_log_dir: Path) -> Iterator:
+    """daphne + one worker per pipeline queue, instant engines, an isolated Redis DB."""
+    # Imported here: instant_stack.py builds on this module's helpers.
+    from .instant_stack import start_instant_stack
+
+    with start_instant_stack(live_server_factory, live_log_dir, stack.PIPELINE_QUEUES) as started:
+        yield started
 
 
 @dataclass

@@ -15,26 +15,16 @@ from workers.audio import SAMPLE_WIDTH, read_wav
 from workers.engines.instant import REPLY, SAMPLE_RATE, announce, announce_key, speech_samples
 from workers.tts import split_sentences
 
-from .conftest import Call, LiveServer, wait_until_disconnected
-from .instant_stack import InstantStack, start_instant_stack
+from .conftest import Call, wait_until_disconnected
+from .instant_stack import InstantStack
 from .test_e2e import AUDIO, api_turns, of_type, record_turn
 from .wire import next_event, open_socket, stream_realtime
 
 pytestmark = pytest.mark.e2e
 
-QUEUES = ("stt", "classify", "respond", "tts")
 QUESTION_WAV = Path(__file__).resolve().parents[1] / "data" / "question_16k.wav"
 # What the caller says it will say; the instant STT hears exactly this.
 ANNOUNCED = "What time do you open tomorrow?"
-
-
-@pytest.fixture(scope="module")
-def instant_stack(
-    live_server_factory: Callable[..., LiveServer], live_log_dir: Path
-) -> Iterator[InstantStack]:
-    """daphne + one worker per pipeline queue, instant engines, an isolated Redis DB."""
-    with start_instant_stack(live_server_factory, live_log_dir, QUEUES) as stack:
-        yield stack
 
 
 @pytest.fixture

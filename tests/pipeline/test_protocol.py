@@ -114,11 +114,21 @@ def test_ping_pong(workerless_server, make_call):
     [
         ("{not json", "bad_json"),
         ("[1, 2]", "bad_json"),
+        ("[" * 60_000, "bad_json"),  # nested past Python's recursion limit
         ('{"text": "no type"}', "bad_message"),
         ('{"type": "dance"}', "unknown_type"),
+        # Echoed whole, these made an error event over the 128 KiB transport
+        # limit (each é escapes to 6 bytes) and the socket closed with 1011.
+        (json.dumps({"type": "\u00e9" * 30_000}, ensure_ascii=False), "unknown_type"),
         ('{"type": "start", "sample_rate": 12345}', "bad_sample_rate"),
         ('{"type": "start", "sample_rate": "16000"}', "bad_sample_rate"),
+        (
+            json.dumps({"type": "start", "sample_rate": "\u00e9" * 30_000}, ensure_ascii=False),
+            "bad_sample_rate",
+        ),
         ('{"type": "text", "text": 42}', "bad_message"),
+        ('{"type": "text", "text": "a\\u0000b"}', "bad_message"),  # PostgreSQL stores no NUL
+        ('{"type": "text", "text": "\\ud800 hi"}', "bad_message"),  # nor unpaired surrogates
         ('{"type": "text", "text": "   "}', "empty_text"),
         (json.dumps({"type": "text", "text": "x" * 2001}), "text_too_long"),
         (json.dumps({"type": "ping", "pad": "x" * 70000}), "message_too_large"),

@@ -1,6 +1,7 @@
 """The protocol's pure parts: message validation, frame limits, flood buckets,
 and the sentence ordering of reply audio (no server needed)."""
 
+import json
 import time
 
 import pytest
@@ -27,6 +28,25 @@ def test_valid_messages_parse():
     assert parse_message('{"type": "text", "text": "hi"}')["text"] == "hi"
 
 
+def test_deeply_nested_json_is_bad_json():
+    # Found by the protocol fuzzer: json.loads hits the recursion limit
+    # (RecursionError, not ValueError) and the caller got internal_error.
+    assert code_of(parse_message, "[" * 60_000) == "bad_json"
+    assert code_of(parse_message, '{"type":' * 8_000) == "bad_json"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [{"type": "\u00e9" * 30_000}, {"type": "start", "sample_rate": ["\U0001f600"] * 5_000}],
+)
+def test_errors_quote_at_most_a_short_preview_of_the_input(message):
+    # Found by the protocol fuzzer: the whole value was echoed, and escaped as
+    # JSON the error event outgrew the 128 KiB transport limit.
+    with pytest.raises(ProtocolError) as raised:
+        parse_message(json.dumps(message, ensure_ascii=False))
+    assert len(raised.value.message) < 200
+
+
 def test_boolean_is_not_a_sample_rate():
     assert code_of(parse_message, '{"type": "start", "sample_rate": true}') == "bad_sample_rate"
 
@@ -35,6 +55,15 @@ def test_text_limits():
     assert check_text("  hello  ", 10) == "hello"
     assert code_of(check_text, "x" * 11, 10) == "text_too_long"
     assert code_of(check_text, "\n\t ", 10) == "empty_text"
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "\ud800 hi", "hi \udfff"])
+def test_text_the_database_cannot_store_is_a_bad_message(text):
+    # Found by the protocol fuzzer: JSON can carry NUL and unpaired surrogates
+    # (\u0000, \ud800), PostgreSQL stores neither, and the worker failed
+    # the turn (turn_failed, then the fallback line) instead of the input
+    # being refused.
+    assert code_of(check_text, text, 100) == "bad_message"
 
 
 @pytest.mark.parametrize(

@@ -107,3 +107,30 @@ def test_the_largest_valid_audio_frame_still_passes(daphne_server, make_call) ->
 
     events = asyncio.run(scenario())
     assert [e for e in events if e["type"] == "error"] == []
+
+
+def test_a_call_whose_socket_was_refused_while_answering_can_reconnect(
+    daphne_server, make_call
+) -> None:
+    # Found by the protocol fuzzer: an answer sent after the transport refused
+    # a message, while the socket was closing, made daphne raise in the
+    # consumer, which died before `disconnect` stopped the call; its heartbeat
+    # kept the session claimed, so a reconnect got 4409 until the call idled out.
+    call = make_call()
+
+    async def scenario() -> int | None:
+        ws = await open_socket(daphne_server.ws_url(call.session_id), token=call.token)
+        await next_event(ws, "ready")
+        # One TCP write (websockets' sans-I/O layer): the server reads the bad
+        # JSON and the oversized header at once and refuses the second before
+        # it answers the first, while the rest of the 4 MiB keeps the socket
+        # closing.
+        ws.protocol.send_text(b"not json")
+        ws.protocol.send_binary(b"\0" * (4 * MIB))
+        ws.transport.write(b"".join(ws.protocol.data_to_send()))
+        return await close_code(ws)
+
+    assert asyncio.run(scenario()) == MESSAGE_TOO_BIG
+    wait_until_disconnected([call.session_id])
+    asyncio.run(serves_a_call(daphne_server, call))
+    assert "Exception inside application" not in daphne_server.log()

@@ -1,4 +1,5 @@
-"""Telephony fixtures: the fake Twilio REST API, Twilio settings, signed webhook requests.
+"""Telephony fixtures: numbers, signed webhook requests (the fake Twilio REST API and
+its settings are ``twilio_fake`` in tests/conftest.py).
 
 Webhooks are posted the way Twilio posts them: form-encoded, with an
 ``X-Twilio-Signature`` computed by the twilio SDK's ``RequestValidator`` over
@@ -6,7 +7,7 @@ the exact URL the view sees.
 """
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,8 +17,7 @@ from twilio.request_validator import RequestValidator
 
 from accounts.models import User
 from agents.models import Agent
-from tests.fakes.server import FakeServer
-from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, twilio_server
+from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN
 
 AGENT_NUMBER = "+14155550100"
 CALLER_NUMBER = "+447700900123"
@@ -44,17 +44,6 @@ def call_params(to: str = AGENT_NUMBER, caller: str = CALLER_NUMBER, **extra: st
     }
     params.update(extra)
     return params
-
-
-@pytest.fixture
-def twilio_fake(settings: Any) -> Iterator[FakeServer]:
-    """A fake api.twilio.com, and settings for its account with the SDK pointed at it."""
-    server = twilio_server()
-    settings.TWILIO_ACCOUNT_SID = ACCOUNT_SID
-    settings.TWILIO_AUTH_TOKEN = AUTH_TOKEN
-    settings.TWILIO_API_BASE = server.url
-    yield server
-    server.close()
 
 
 @pytest.fixture
