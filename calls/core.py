@@ -154,7 +154,10 @@ _other_active_sessions = database_sync_to_async(quotas.other_active_sessions)
 
 @database_sync_to_async
 def _session_state(session_id: str) -> tuple[str, str]:
-    return CallSession.objects.values_list("status", "end_reason").get(pk=session_id)
+    """The session's status and end reason; a session deleted under the call
+    (its owner's account deleted) reads as ended, so the call closes at once."""
+    state = CallSession.objects.values_list("status", "end_reason").filter(pk=session_id).first()
+    return state or (CallSession.Status.ENDED, "deleted")
 
 
 @database_sync_to_async

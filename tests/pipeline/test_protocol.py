@@ -289,6 +289,19 @@ def test_session_ended_through_the_api_is_ended_on_the_socket_too(workerless_ser
     assert asyncio.run(scenario()) == ({"type": "ended", "reason": "operator"}, 1000)
 
 
+def test_a_session_deleted_under_the_call_ends_the_call(workerless_server, make_call):
+    """Its owner's account deleted: the call closes instead of failing each heartbeat."""
+    call = make_call()
+
+    async def scenario():
+        ws = await connected(workerless_server, call)
+        await database_sync_to_async(call.user.delete)()
+        ended = await next_event(ws, timeout=15)
+        return ended, await close_code(ws)
+
+    assert asyncio.run(scenario()) == ({"type": "ended", "reason": "deleted"}, 1000)
+
+
 def test_reply_audio_is_relayed_in_sentence_order_with_metrics(workerless_server, make_call):
     call = make_call()
     s0 = [tone(100), tone(120)]
