@@ -39,6 +39,7 @@ import platform
 import secrets
 import sys
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -154,12 +155,20 @@ def machine() -> dict[str, Any]:
 def run_once(stack: Stack, callers: int, turns: int, utterance: Utterance) -> dict[str, Any]:
     """One run of ``callers`` × ``turns`` on ``stack``, as its JSON."""
     load_before = [round(x, 2) for x in os.getloadavg()]
+    cpu_before, started = stack.cpu_seconds(), time.monotonic()
     spoken, rtts, lags = asyncio.run(spoken_load(stack, callers, turns, utterance))
+    seconds = time.monotonic() - started
+    cpu = {name: used - cpu_before[name] for name, used in stack.cpu_seconds().items()}
     result = {
         "callers": callers,
         "turns_per_caller": turns,
         "turns": len(spoken),
         **figures(spoken, rtts, lags),
+        "seconds": round(seconds, 1),
+        # CPU time each part of the stack used during the run: unlike the
+        # latencies, it hardly depends on what else the machine runs.
+        "cpu_s": {name: round(used, 2) for name, used in cpu.items()},
+        "web_cores_per_caller": round(cpu["web"] / seconds / callers, 4),
         "loadavg_before": load_before,
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
     }
@@ -175,6 +184,7 @@ def line(result: dict[str, Any]) -> str:
         f"{result['answered']} answered, {result['fallback']} fallback, "
         f"{result['lost_turns']} lost; overhead p50 {over['p50']} p95 {over['p95']} "
         f"p99 {over['p99']} ms; redis rtt p50 {rtt['p50']} p99 {rtt['p99']} ms; "
+        f"daphne {result['cpu_s']['web'] / result['seconds']:.2f} cores; "
         f"load {result['loadavg_after'][0]}"
     )
 

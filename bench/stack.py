@@ -67,6 +67,20 @@ def stop_process(proc: subprocess.Popen, timeout: float = STOP_TIMEOUT_S) -> Non
             proc.wait()
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes ``pids`` have used so far (Linux
+    ``/proc``); a process that is gone counts 0."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with suppress(OSError):
+            # After the command name (in parentheses, may hold spaces): utime is
+            # field 14 and stime field 15 of the line, 12 and 13 of the rest.
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
 def _spawn(command: list[str], env: Mapping[str, str], log_path: Path) -> subprocess.Popen:
     # A new log each time: readiness is read from it, and a log name may be reused.
     with log_path.open("wb") as log:
@@ -268,6 +282,14 @@ class Stack:
     def server(self) -> Server:
         """The first daphne (the only one unless the stack was started with more)."""
         return self.servers[0]
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far by the daphne processes (``web``) and by each
+        queue's worker, its pool processes included."""
+        used = {"web": cpu_seconds([server.process.pid for server in self.servers])}
+        for queue, worker in self.workers.items():
+            used[queue] = cpu_seconds([worker.process.pid, *worker.pool_pids()])
+        return used
 
 
 @contextmanager

@@ -54,4 +54,7 @@ def test_bench_load_reports_overhead_and_redis_round_trip(tmp_path: Path) -> Non
         assert result["hops_ms"][hop]["p50"] is not None, hop
     assert result["worker_ms"]["stt_ms"]["p50"] is not None
     assert len(result["machine"]["loadavg"]) == 3
+    # daphne decoded 2 callers' real-time audio: it cannot have been idle.
+    assert set(result["cpu_s"]) == {"web", "stt", "classify", "respond", "tts"}
+    assert result["cpu_s"]["web"] > 0
     assert "2 callers x 2 turns: 4 answered, 0 fallback, 0 lost" in done.stdout
