@@ -10,11 +10,14 @@ Each turn ends one of three ways (:class:`Outcome`):
 * ``lost``: no ``response.done`` and ``metrics`` within :data:`LOST_AFTER_S`,
   or the call dropped or ended under the caller. A lost turn is a bug.
 
-Used by ``bench/soak.py`` and the concurrency test; nothing here imports Django.
+Used by ``bench/soak.py``, ``bench/spoken.py`` and the concurrency test;
+nothing here imports Django. Run as ``python -m bench.load``, it is the
+spoken-caller capacity benchmark (``bench/capacity.py``, docs/benchmarks.md).
 """
 
 import asyncio
 import json
+import sys
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -124,6 +127,25 @@ def provision(base_url: str, sessions: int) -> Account:
     return Account(base_url, token, int(agent["id"]), created)
 
 
+async def open_call(ws_url: str, token: str) -> ClientConnection:
+    """Connect to a call socket with the Bearer ``token`` and wait for ``ready``."""
+    ws = await connect(
+        ws_url,
+        additional_headers={"Authorization": f"Bearer {token}"},
+        max_size=None,
+        open_timeout=HTTP_TIMEOUT_S,
+    )
+    try:
+        async with asyncio.timeout(HTTP_TIMEOUT_S):
+            while True:
+                message = await ws.recv()
+                if isinstance(message, str) and json.loads(message)["type"] == "ready":
+                    return ws
+    except BaseException:
+        await ws.close()
+        raise
+
+
 class CallEnded(Exception):
     """The server ended the call (``ended``) while the caller waited for a reply."""
 
@@ -166,22 +188,8 @@ class Caller:
     async def _socket(self) -> ClientConnection:
         """The open socket, (re)connecting and waiting for ``ready`` when needed."""
         if self._ws is None:
-            self._ws = await connect(
-                self.ws_url,
-                additional_headers={"Authorization": f"Bearer {self.token}"},
-                max_size=None,
-                open_timeout=HTTP_TIMEOUT_S,
-            )
-            async with asyncio.timeout(HTTP_TIMEOUT_S):
-                while json.loads(await self._recv_text(self._ws))["type"] != "ready":
-                    pass
+            self._ws = await open_call(self.ws_url, self.token)
         return self._ws
-
-    @staticmethod
-    async def _recv_text(ws: ClientConnection) -> str:
-        while isinstance(message := await ws.recv(), bytes):
-            pass
-        return message
 
     async def _turn(self, index: int, text: str) -> TurnResult:
         result = TurnResult(self.number, index, text, Outcome.LOST)
@@ -304,3 +312,11 @@ def lost_by_caller(results: list[TurnResult]) -> dict[int, list[str]]:
         if result.outcome is Outcome.LOST:
             lost.setdefault(result.caller, []).append(f"turn {result.index + 1}: {result.detail}")
     return lost
+
+
+if __name__ == "__main__":
+    # The command design.md names; its code lives in bench/capacity.py, which
+    # imports this module (as ``bench.load``) for the callers' accounting.
+    from bench.capacity import main
+
+    sys.exit(main())

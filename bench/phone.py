@@ -68,96 +68,31 @@ from websockets.exceptions import ConnectionClosed
 
 from bench.load import HTTP_TIMEOUT_S, QUESTIONS, Account, provision
 from bench.soak import ENGINES, commit, save_result
+from bench.speech import (
+    V1_SILENCE,
+    VAD_SILENCE_MS,
+    SendFrame,
+    Utterance,
+    speak,
+    spoken_question,
+)
 from bench.stack import ROOT, start_stack
-from calls.telephony.audio import FRAME_BYTES, MULAW_SILENCE, to_phone
+from calls.telephony.audio import FRAME_BYTES, MULAW_SILENCE
 from voiceproj.pipeline import FALLBACK_LINE
-from workers.audio import SAMPLE_WIDTH, resample, rms
 from workers.engines.instant import announce
 
 # The caller's question: no farewell word (it would end the call), and a "?"
 # that the instant classifier reads as a question.
 QUESTION = QUESTIONS[0]
-CALLER_RATE = 16000  # protocol v1's default input rate
-FRAME_MS = 20  # a microphone's frame, and Twilio's media payload
-V1_FRAME_BYTES = CALLER_RATE * FRAME_MS // 1000 * SAMPLE_WIDTH
-# A 20 ms frame louder than this (RMS, full scale 1.0; about -40 dBFS) is
-# voiced: the question is cut after its last such frame, which is where the
-# caller's speech ends and the figures start.
-VOICED_RMS = 0.01
-# Silence before the question, as a caller is quiet for a moment after the line opens.
-LEAD_IN_S = 0.3
 AGENT_NUMBER = "+14155550100"
 CALLER_NUMBER = "+14155550123"
 ACCOUNT_SID = "AC" + "0" * 32  # unsigned webhooks: only its form matters
-# The server's own default; the stack is started without changing it.
-VAD_SILENCE_MS = int(os.environ.get("VOICE_VAD_SILENCE_MS", "600"))
 # Local engines on 2 shared cores answer within seconds, a slow turn in tens.
 REPLY_TIMEOUT_S = 120.0
 # The server closes the socket within this long of a hang-up (v1 ``end``, ``stop``).
 CLOSE_TIMEOUT_S = 10.0
 POLL_S = 0.1  # how often the caller asks the REST API whether the reply was saved
 PAUSE_S = 0.5  # between two calls, so one's teardown does not overlap the next
-
-
-@dataclass
-class Utterance:
-    """The caller's question, ready to stream on either transport."""
-
-    text: str
-    pcm16k: bytes  # PCM16 16 kHz, from the first to the last voiced 20 ms frame
-
-    @property
-    def seconds(self) -> float:
-        return len(self.pcm16k) / SAMPLE_WIDTH / CALLER_RATE
-
-    def v1_frames(self) -> list[bytes]:
-        """The question as protocol v1 binary frames: PCM16 16 kHz, 20 ms each."""
-        return chunks(self.pcm16k, V1_FRAME_BYTES, b"\0")
-
-    def phone_frames(self) -> list[bytes]:
-        """The question as Media Streams payloads: μ-law 8 kHz, 20 ms each."""
-        return chunks(to_phone(self.pcm16k, CALLER_RATE), FRAME_BYTES, bytes([MULAW_SILENCE]))
-
-
-def chunks(audio: bytes, size: int, pad: bytes) -> list[bytes]:
-    """``audio`` in pieces of ``size`` bytes, the last one padded with ``pad``."""
-    # The bench's own version of tests/pipeline/wire.py's ``frames`` (tests are
-    # not importable from here), for μ-law as well as PCM16.
-    pieces = [audio[i : i + size] for i in range(0, len(audio), size)]
-    if pieces and len(pieces[-1]) < size:
-        pieces[-1] += pad * ((size - len(pieces[-1])) // len(pad))
-    return pieces
-
-
-def voiced_span(pcm16: bytes, frame_bytes: int) -> bytes:
-    """``pcm16`` from its first to its last frame louder than :data:`VOICED_RMS`."""
-    frames = chunks(pcm16, frame_bytes, b"\0")
-    voiced = [i for i, frame in enumerate(frames) if rms(frame) > VOICED_RMS]
-    if not voiced:
-        raise RuntimeError("the synthesized question is silent")
-    return b"".join(frames[voiced[0] : voiced[-1] + 1])
-
-
-def spoken_question(text: str) -> Utterance:
-    """``text`` said by the local Piper voice, at 16 kHz, trimmed to its voiced span.
-
-    Piper comes from ``workers.engines.get_tts`` as the TTS worker gets it,
-    which reads Django settings: the only part of the bench that needs them.
-    The caller's voice is always Piper's, whatever ``--engines`` the stack runs.
-    """
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voiceproj.settings")
-    import django
-
-    django.setup()
-    from django.conf import settings
-
-    from agents.models import DEFAULT_VOICE
-    from workers.engines import get_tts
-
-    settings.VOICE_TTS = "local"  # the caller is real speech even when VOICE_TTS says otherwise
-    tts = get_tts()
-    speech = resample(b"".join(tts.stream(text, DEFAULT_VOICE)), tts.sample_rate, CALLER_RATE)
-    return Utterance(text, voiced_span(speech, V1_FRAME_BYTES))
 
 
 @dataclass
@@ -195,30 +130,7 @@ class Call:
         }
 
 
-SendFrame = Callable[[bytes], Awaitable[None]]
 IsAudio = Callable[[str | bytes], bool]
-
-
-async def speak(
-    send: SendFrame, speech: Sequence[bytes], silence: bytes, call: Call, hung_up: asyncio.Event
-) -> None:
-    """Stream like a microphone, a frame every 20 ms: :data:`LEAD_IN_S` of
-    ``silence``, the ``speech`` frames, then ``silence`` until ``hung_up``;
-    ``call.speech_end`` is when the last speech frame went out."""
-    # The bench's own version of the tests' real-time streaming (wire.py's
-    # ``stream_realtime``, the fake Twilio's ``say``), which must also mark the
-    # end of speech and go on with silence until the reply is in.
-    lead_in = round(LEAD_IN_S * 1000 / FRAME_MS)
-    loop = asyncio.get_running_loop()
-    began = loop.time()
-    sent = 0
-    while not hung_up.is_set():
-        speaking = lead_in <= sent < lead_in + len(speech)
-        await send(speech[sent - lead_in] if speaking else silence)
-        sent += 1
-        if sent == lead_in + len(speech):
-            call.speech_end = time.monotonic()
-        await asyncio.sleep(max(0.0, began + sent * FRAME_MS / 1000 - loop.time()))
 
 
 async def listen(ws: ClientConnection, is_audio: IsAudio, call: Call, heard: asyncio.Event) -> None:
@@ -314,7 +226,7 @@ async def v1_call(
             ws.send,
             lambda message: isinstance(message, bytes),
             utterance.v1_frames(),
-            bytes(V1_FRAME_BYTES),
+            V1_SILENCE,
             hang_up,
         )
     return call

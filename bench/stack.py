@@ -3,9 +3,10 @@
 A stack is what ``make run`` serves, started on free ports so it never meets
 another one: a private ``redis-server`` that keeps no data (as ``make run``'s),
 a database (a fresh SQLite file migrated here, or a given ``DATABASE_URL``),
-daphne serving ``voiceproj.asgi:application`` and one Celery worker per
-pipeline queue with the prefork pool and one pool process (what an OOM kill
-hits is that pool process; its parent replaces it).
+daphne serving ``voiceproj.asgi:application`` (one process, or several on
+ports of their own) and one Celery worker per pipeline queue with the prefork
+pool and one pool process, or more (what an OOM kill hits is a pool process;
+its parent replaces it).
 
 Nothing here imports Django: every process gets its settings from the
 environment built by :func:`stack_env`, as in production.
@@ -64,6 +65,20 @@ def stop_process(proc: subprocess.Popen, timeout: float = STOP_TIMEOUT_S) -> Non
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes ``pids`` have used so far (Linux
+    ``/proc``); a process that is gone counts 0."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with suppress(OSError):
+            # After the command name (in parentheses, may hold spaces): utime is
+            # field 14 and stime field 15 of the line, 12 and 13 of the rest.
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 def _spawn(command: list[str], env: Mapping[str, str], log_path: Path) -> subprocess.Popen:
@@ -188,7 +203,7 @@ def start_server(log_dir: Path, env: Mapping[str, str]) -> Server:
 
 @dataclass
 class Worker:
-    """One ``celery worker -Q <queue> -P prefork -c 1`` process."""
+    """One ``celery worker -Q <queue> -P prefork -c N`` process."""
 
     queue: str
     process: subprocess.Popen
@@ -228,14 +243,17 @@ def start_workers(
     env: Mapping[str, str],
     queues: tuple[str, ...] = PIPELINE_QUEUES,
     tag: str = "",
+    concurrency: int = 1,
 ) -> dict[str, Worker]:
-    """One worker per queue, waited for until each is ready; ``tag`` keeps log names apart."""
+    """One worker per queue with ``concurrency`` pool processes, waited for until
+    each is ready; ``tag`` keeps log names apart."""
     # Readiness (" ready.") and the tests (" received") are read from INFO lines.
     env = {**env, "LOG_LEVEL": "INFO"}
     workers: dict[str, Worker] = {}
     for queue in queues:
         command = [sys.executable, "-m", "celery", "-A", "voiceproj", "worker", "-Q", queue]
-        command += ["-P", "prefork", "-c", "1", "-n", f"{queue}-{uuid.uuid4().hex[:8]}@%h"]
+        command += ["-P", "prefork", "-c", str(concurrency)]
+        command += ["-n", f"{queue}-{uuid.uuid4().hex[:8]}@%h"]
         command += ["--without-gossip", "--without-mingle"]
         log_path = log_dir / f"celery{tag}-{queue}.log"
         workers[queue] = Worker(queue, _spawn(command, env, log_path), log_path)
@@ -255,12 +273,25 @@ def start_workers(
 
 @dataclass
 class Stack:
-    """A running stack: its Redis, database, daphne and workers by queue."""
+    """A running stack: its Redis, database, daphne processes and workers by queue."""
 
     redis: RedisServer
     database_url: str
-    server: Server
+    servers: list[Server]
     workers: dict[str, Worker]
+
+    @property
+    def server(self) -> Server:
+        """The first daphne (the only one unless the stack was started with more)."""
+        return self.servers[0]
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far by the daphne processes (``web``) and by each
+        queue's worker, its pool processes included."""
+        used = {"web": cpu_seconds([server.process.pid for server in self.servers])}
+        for queue, worker in self.workers.items():
+            used[queue] = cpu_seconds([worker.process.pid, *worker.pool_pids()])
+        return used
 
 
 @contextmanager
@@ -269,9 +300,15 @@ def start_stack(
     database_url: str | None = None,
     engines: Mapping[str, str] | None = None,
     queues: tuple[str, ...] = PIPELINE_QUEUES,
+    web: int = 1,
+    concurrency: int = 1,
     **extra_env: str,
 ) -> Iterator[Stack]:
     """Start a stack, yield it, stop every process of it on the way out.
+
+    ``web`` daphne processes, each on a port of its own (nothing balances
+    between them: a client picks one), and ``concurrency`` pool processes in
+    the worker of each queue.
 
     Without ``database_url`` the database is a fresh SQLite file in ``log_dir``,
     migrated first. ``engines`` (e.g. :data:`INSTANT_ENGINES`) and ``extra_env``
@@ -285,14 +322,15 @@ def start_stack(
         env = stack_env(
             redis_server.url, database_url, **{**NO_QUOTAS, **(engines or {}), **extra_env}
         )
-        workers = start_workers(log_dir, env, queues)
+        workers = start_workers(log_dir, env, queues, concurrency=concurrency)
+        servers: list[Server] = []
         try:
-            server = start_server(log_dir, env)
-            try:
-                yield Stack(redis_server, database_url, server, workers)
-            finally:
-                server.stop()
+            for _ in range(web):
+                servers.append(start_server(log_dir, env))
+            yield Stack(redis_server, database_url, servers, workers)
         finally:
+            for server in servers:
+                server.stop()
             for worker in workers.values():
                 worker.stop()
     finally:

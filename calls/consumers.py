@@ -45,10 +45,20 @@ class CoreConsumer(AsyncWebsocketConsumer):
         raise StopConsumer()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
-        """Workers' ``pipeline.*`` messages go to the core; the rest to the handlers."""
-        if message.get("type", "").startswith("pipeline."):
+        """Workers' ``pipeline.*`` messages go to the core, the socket's frames to
+        ``websocket_receive``; the rest to the handlers."""
+        kind = message.get("type", "")
+        if kind.startswith("pipeline."):
             if self.core is not None and self.core.admitted:
                 await self.core.on_pipeline(message)
+            return
+        if kind == "websocket.receive":
+            # Channels' dispatch runs close_old_connections in the thread pool
+            # before every message: a thread hop per 20 ms audio frame, about a
+            # quarter of daphne's CPU under load (docs/benchmarks.md). A frame
+            # reaches the database only through database_sync_to_async, which
+            # closes stale connections around each call by itself.
+            await self.websocket_receive(message)
             return
         await super().dispatch(message)
 
