@@ -39,3 +39,11 @@ def test_an_inactive_agents_scenario_is_not_run_from_the_page(client, agent, sce
     response = client.post(f"/scenarios/{scenario.id}/run/", follow=True)
     assert "inactive" in response.content.decode()
     assert not ScenarioRun.objects.exists()
+
+
+def test_admin_lists_scenarios_and_shows_their_runs(admin_client, scenario):
+    ScenarioRun.objects.create(scenario=scenario, status=ScenarioRun.Status.PASSED)
+    listing = admin_client.get("/admin/scenarios/scenario/?q=Hours")
+    assert listing.status_code == 200 and "Hours" in listing.content.decode()
+    page = admin_client.get(f"/admin/scenarios/scenario/{scenario.pk}/change/")
+    assert page.status_code == 200 and "Passed" in page.content.decode()
