@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from calls.core import CallCore
 from calls.models import CallSession
-from calls.services import start_session
+from calls.services import end_session, start_session
 from voiceproj.errors import QuotaExceeded
 
 from .checks import Check, TurnOutcome, check_turn
@@ -32,7 +32,9 @@ logger = logging.getLogger(__name__)
 
 # A backstop only: the core's watchdog fails a turn whose workers went silent
 # (VOICE_TURN_STALL_S) and answers it with the fallback line well before this.
-TURN_TIMEOUT_S = 30.0
+# As long as the pipeline's longest task may run (task_time_limit), so a slow
+# but living model on a CPU host is never cut short.
+TURN_TIMEOUT_S = 120.0
 END_REASON = "scenario finished"
 # Sent by the runner to its own channel to end the relay of the call's messages.
 STOP = {"type": "scenario.stop"}
@@ -203,6 +205,9 @@ def play(run: ScenarioRun) -> ScenarioRun:
     except Exception:
         logger.exception("scenario run %s failed", run.pk)
         run.error = "The run failed on the server; see the worker's log."
+    if run.session is not None and run.error:
+        # A call the run could not hold must not wait for the idle sweep to end.
+        end_session(run.session, "scenario failed")
     passed = not run.error and all(c["ok"] for turn in turns for c in turn["checks"])
     run.turns = turns
     run.status = ScenarioRun.Status.PASSED if passed else ScenarioRun.Status.FAILED
