@@ -22,7 +22,10 @@ from tests.pipeline.instant_stack import InstantStack, start_instant_stack
 QUEUES = ("classify", "respond", "tts", "default")
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: the other instant stacks (tests/pipeline) use
+# the same Redis database, and workers of two live stacks would take each
+# other's jobs; a module's stack stops before the next module's starts.
+@pytest.fixture(scope="module")
 def scenario_stack(
     live_server_factory: Callable[..., LiveServer],  # noqa: F811
     live_log_dir: Path,  # noqa: F811
