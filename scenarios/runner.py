@@ -212,5 +212,9 @@ def play(run: ScenarioRun) -> ScenarioRun:
     run.turns = turns
     run.status = ScenarioRun.Status.PASSED if passed else ScenarioRun.Status.FAILED
     run.finished_at = timezone.now()
-    run.save(update_fields=["turns", "status", "error", "finished_at"])
+    # An update, not a save: the scenario (and with it this run) may have
+    # been deleted while the call was playing; then there is nothing to keep.
+    ScenarioRun.objects.filter(pk=run.pk).update(
+        turns=run.turns, status=run.status, error=run.error, finished_at=run.finished_at
+    )
     return run
