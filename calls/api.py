@@ -55,7 +55,7 @@ router = Router(tags=["sessions"], auth=jwt_auth)
 class SessionFilters(InputSchema):
     status: Literal["active", "ended", "error"] | None = None
     agent: DbId | None = None
-    channel: Literal["web", "twilio"] | None = None
+    channel: Literal["web", "twilio", "scenario"] | None = None
 
 
 def owned_session(request: HttpRequest, session_id: UUID) -> CallSession:

@@ -27,6 +27,8 @@ class CallSession(models.Model):
     class Channel(models.TextChoices):
         WEB = "web", "Web"
         TWILIO = "twilio", "Phone (Twilio)"
+        # A scenario run (scenarios/runner.py): typed lines, no caller on the line.
+        SCENARIO = "scenario", "Scenario run"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE, related_name="sessions")

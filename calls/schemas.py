@@ -25,7 +25,7 @@ class SessionOut(Schema):
     id: UUID
     status: str
     agent: AgentRef
-    channel: Literal["web", "twilio"]
+    channel: Literal["web", "twilio", "scenario"]
     caller_number: str = Field(description="E.164 number of the other party of a phone call.")
     call_sid: str = Field(description="Twilio's id of a phone call (CA...), else empty.")
     ws_url: str | None = None

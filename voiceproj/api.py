@@ -10,6 +10,7 @@ from ninja.operation import Operation
 from accounts.api import router as auth_router
 from agents.api import router as agents_router
 from calls.api import router as calls_router
+from scenarios.api import router as scenarios_router
 
 from . import errors
 from .health import router as health_router
@@ -82,6 +83,7 @@ errors.install(api)
 api.add_router("/auth", auth_router)
 api.add_router("/agents", agents_router)
 api.add_router("", calls_router)
+api.add_router("", scenarios_router)
 api.add_router("", health_router)
 
 # Last, so it only sees paths no router matched: an unknown URL under /api/ is

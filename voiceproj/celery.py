@@ -32,6 +32,7 @@ WORKER_MODULES = (
     "workers.dialog",
     "workers.tts",
     "workers.housekeeping",
+    "scenarios.tasks",
 )
 
 app = Celery("voiceproj")

@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "accounts",
     "agents",
     "calls",
+    "scenarios",
     "workers",
 ]
 

@@ -22,6 +22,11 @@ EXPECTED = {
     "/api/stats": {"get"},
     "/api/health": {"get"},
     "/api/health/ready": {"get"},
+    "/api/agents/{agent_id}/scenarios": {"get", "post"},
+    "/api/sessions/{session_id}/scenario": {"post"},
+    "/api/scenarios/{scenario_id}": {"get", "delete"},
+    "/api/scenarios/{scenario_id}/run": {"post"},
+    "/api/scenario-runs/{run_id}": {"get"},
 }
 
 
