@@ -27,7 +27,7 @@ class CallSession(models.Model):
     class Channel(models.TextChoices):
         WEB = "web", "Web"
         TWILIO = "twilio", "Phone (Twilio)"
-        # A scenario run (scenarios/runner.py): typed lines, no caller on the line.
+        # A scenario run (calls/scenarios/runner.py): typed lines, no caller on the line.
         SCENARIO = "scenario", "Scenario run"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

@@ -10,7 +10,7 @@ from ninja.operation import Operation
 from accounts.api import router as auth_router
 from agents.api import router as agents_router
 from calls.api import router as calls_router
-from scenarios.api import router as scenarios_router
+from calls.scenarios.api import router as scenarios_router
 
 from . import errors
 from .health import router as health_router

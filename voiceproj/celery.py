@@ -32,7 +32,7 @@ WORKER_MODULES = (
     "workers.dialog",
     "workers.tts",
     "workers.housekeeping",
-    "scenarios.tasks",
+    "calls.scenarios.tasks",
 )
 
 app = Celery("voiceproj")

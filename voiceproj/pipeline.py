@@ -25,7 +25,7 @@ SYNTHESIZE_TASK = "workers.tts.synthesize"
 SPEAK_TASK = "workers.tts.speak_text"
 END_ABANDONED_TASK = "workers.housekeeping.end_abandoned_sessions"
 PROBE_TASK = "workers.housekeeping.probe"
-RUN_SCENARIO_TASK = "scenarios.tasks.run_scenario"
+RUN_SCENARIO_TASK = "calls.scenarios.tasks.run_scenario"
 
 PIPELINE_QUEUES = ("stt", "classify", "respond", "tts")
 ALL_QUEUES = (*PIPELINE_QUEUES, "default")

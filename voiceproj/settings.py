@@ -82,7 +82,7 @@ INSTALLED_APPS = [
     "accounts",
     "agents",
     "calls",
-    "scenarios",
+    "calls.scenarios",
     "workers",
 ]
 

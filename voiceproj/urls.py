@@ -24,7 +24,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", call_views.home, name="home"),
     path("dashboard/", call_views.dashboard, name="dashboard"),
     path("agents/", include("agents.urls")),
-    path("", include("scenarios.urls")),
+    path("", include("calls.scenarios.urls")),
     path("telephony/", include("calls.telephony.urls")),
     path("", include("calls.urls")),
 ]

@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 
+from calls.scenarios.models import Scenario, ScenarioRun
 from calls.services import start_session
 from calls.turns import record_turn
-from scenarios.models import Scenario, ScenarioRun
 from tests.conftest import jwt_headers
 
 from ..api.helpers import fields, post

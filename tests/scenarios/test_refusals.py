@@ -3,9 +3,9 @@
 import pytest
 
 from calls.models import CallSession
+from calls.scenarios.models import Scenario, ScenarioRun
+from calls.scenarios.runner import play
 from calls.services import start_session
-from scenarios.models import Scenario, ScenarioRun
-from scenarios.runner import play
 
 pytestmark = pytest.mark.django_db
 

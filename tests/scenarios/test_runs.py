@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from calls.models import CallSession, Turn
-from scenarios.models import Scenario
+from calls.scenarios.models import Scenario
 from tests.pipeline.conftest import ROOT, Call, subprocess_env
 from tests.pipeline.instant_stack import InstantStack
 from voiceproj.pipeline import FAREWELL_LINE

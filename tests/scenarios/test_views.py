@@ -2,8 +2,8 @@
 
 import pytest
 
+from calls.scenarios.models import Scenario, ScenarioRun
 from calls.services import start_session
-from scenarios.models import Scenario, ScenarioRun
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from scenarios.models import Scenario, ScenarioRun
-from scenarios.runner import play
+from calls.scenarios.models import Scenario, ScenarioRun
+from calls.scenarios.runner import play
 
 HEADER = ("agent", "scenario", "result", "previous", "turns", "first failure")
 
