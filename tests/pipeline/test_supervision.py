@@ -29,6 +29,9 @@ from .wire import next_event, open_socket, send_json
 
 pytestmark = pytest.mark.e2e
 
+# The supervised web process's readiness view needs it (voiceproj/monitoring.py).
+MONITORING_TOKEN = "supervision-test-monitoring-token"
+
 CONFIG = ROOT / "supervisord.conf"
 PROGRAMS = {"web", "stt", "classify", "respond", "tts", "default", "beat", "flower"}
 # On a busy 2-core box daphne needs a few seconds to import Django while five
@@ -124,8 +127,13 @@ class Supervised:
             raise AssertionError(f"not {what} within {timeout} s; supervisord's output:\n{log}")
 
     def health(self) -> dict | None:
+        """The readiness view (database, Redis, workers per queue), or None."""
         try:
-            return httpx.get(f"{self.url}/api/health", timeout=3).json()
+            return httpx.get(
+                f"{self.url}/api/health/ready",
+                headers={"Authorization": f"Bearer {MONITORING_TOKEN}"},
+                timeout=3,
+            ).json()
         except httpx.HTTPError:
             return None
 
@@ -144,7 +152,12 @@ def supervised(django_db_setup: None) -> Iterator[Supervised]:
     """supervisord running every program of supervisord.conf; stopped with SIGTERM after."""
     with tempfile.TemporaryDirectory(prefix="voice-sv-") as run_dir:
         port = free_port()
-        env = subprocess_env(PORT=str(port), FLOWER_PORT=str(free_port()), RUN_DIR=run_dir)
+        env = subprocess_env(
+            PORT=str(port),
+            FLOWER_PORT=str(free_port()),
+            RUN_DIR=run_dir,
+            MONITORING_TOKEN=MONITORING_TOKEN,
+        )
         log_path = Path(run_dir) / "supervisord.log"
         process = subprocess.Popen(
             [str(BIN / "supervisord"), "-c", str(CONFIG)],
@@ -170,7 +183,7 @@ async def ping(ws) -> None:
 def test_killed_processes_come_back_and_the_others_never_notice(
     supervised: Supervised, make_call: Callable[..., Call]
 ) -> None:
-    supervised.wait(supervised.health, WEB_READY_S, "/api/health answered")
+    supervised.wait(supervised.health, WEB_READY_S, "/api/health/ready answered")
     supervised.wait(lambda: None not in supervised.pids().values(), RESTART_S, "all running")
     before = supervised.pids()
     assert set(before) == PROGRAMS
@@ -199,7 +212,7 @@ def test_killed_processes_come_back_and_the_others_never_notice(
     # daphne dies; it comes back and takes a new call; no worker noticed.
     os.kill(before["web"], signal.SIGKILL)
     web_pid = supervised.restarted("web", before["web"])
-    supervised.wait(supervised.health, WEB_READY_S, "/api/health answered again")
+    supervised.wait(supervised.health, WEB_READY_S, "/api/health/ready answered again")
     assert supervised.pids() == {**before, "tts": tts_pid, "web": web_pid}
     next_call = make_call()
 

@@ -1,7 +1,9 @@
 """The scenario pages in real Chromium against the scenario stack's daphne:
 a call becomes a scenario, the scenario runs from its page through the
 workers, and the agent's page sets the last run beside the one before.
-The ``page`` fixture fails the test on any Content-Security-Policy report."""
+The ``page`` fixture fails the test on any Content-Security-Policy report.
+It lives with the other browser tests: their one Playwright instance is
+session-wide, and a second one in the same process cannot start."""
 
 from collections.abc import Iterator
 
@@ -12,15 +14,10 @@ from agents.models import Agent
 from calls.services import end_session, start_session
 from calls.turns import record_turn
 from tests.pipeline.instant_stack import InstantStack
-from tests.web.conftest import (  # noqa: F401  (the browser fixtures)
-    browser,
-    fake_mic_wav,
-    log_in,
-    page,
-    playwright_instance,
-    screenshot,
-)
+from tests.scenarios.conftest import scenario_stack  # noqa: F401  (fixture)
 from workers.engines.instant import REPLY
+
+from .conftest import log_in
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.e2e]
 
