@@ -70,15 +70,27 @@ def fault_stack(live_server_factory, live_log_dir) -> Iterator[FaultStack]:
     database.close()
 
 
+# The stacks' grace period (2 s) and the session's final writes, with room.
+SESSIONS_END_S = 10.0
+
+
 @pytest.fixture(autouse=True)
-def settled(request) -> Iterator[None]:
-    """After each test, wait until the private stack let go of every call, so
-    the test database is not flushed under its last writes."""
+def settled(request, transactional_db: None) -> Iterator[None]:
+    """After each test, wait until the private stack let go of every call and
+    ended it (VOICE_DISCONNECT_GRACE_S after the socket closed), so the test
+    database is not flushed under its last writes: a TRUNCATE beside the
+    session's final UPDATE can deadlock, and PostgreSQL then kills the flush.
+    It asks for ``transactional_db`` so that its teardown runs before the flush."""
     yield
     if "fault_stack" in request.fixturenames:
         wait_released(request.getfixturevalue("fault_stack").redis.url)
     if "stalling_llm_stack" in request.fixturenames:
         wait_released(request.getfixturevalue("stalling_llm_stack")[2].url)
+    deadline = time.monotonic() + SESSIONS_END_S
+    while CallSession.objects.filter(status=CallSession.Status.ACTIVE).exists():
+        if time.monotonic() > deadline:
+            break  # a test that leaves a call open on purpose; nothing writes to it
+        time.sleep(0.1)
 
 
 @dataclass
