@@ -16,8 +16,9 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import F
+from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings
-from rest_framework_simplejwt.tokens import RefreshToken, Token
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken, Token
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from .models import User
@@ -50,6 +51,15 @@ def token_user(token: Token | dict[str, Any]) -> Any:
     if token.get(GENERATION_CLAIM, 0) != user.token_generation:
         return None
     return user
+
+
+def user_for_access_token(raw: str) -> Any:
+    """The active user a raw access JWT names, or None when it does not validate or was revoked."""
+    try:
+        token = AccessToken(raw)  # type: ignore[arg-type]  # simplejwt annotates str as Token
+    except TokenError:
+        return None
+    return token_user(token)
 
 
 def revoke_all_tokens(user: User) -> None:

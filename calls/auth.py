@@ -32,10 +32,8 @@ from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
-from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.tokens import AccessToken
 
-from accounts.tokens import token_user
+from accounts.tokens import user_for_access_token
 
 from .tickets import VOICE_TICKET
 
@@ -64,14 +62,7 @@ def query_parameter(scope: Scope, name: str) -> str | None:
     return values[0] if values else None
 
 
-@database_sync_to_async
-def user_for_token(raw: str):  # type: ignore[no-untyped-def]
-    """The active user an access JWT names, or None when it does not validate or was revoked."""
-    try:
-        token = AccessToken(raw)  # type: ignore[arg-type]  # simplejwt annotates str as Token
-    except TokenError:
-        return None
-    return token_user(token)
+user_for_token = database_sync_to_async(user_for_access_token)
 
 
 async def user_for_ticket(ticket: str, session_id: str) -> Any:
