@@ -1,6 +1,6 @@
 """Agent: an operator's persona that callers talk to."""
 
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -8,6 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from voiceproj.phone import PhoneNumberField
+from voiceproj.pipeline import AgentConfig
 
 DEFAULT_INTENTS: list[dict[str, str]] = [
     {"name": "greeting", "description": "The caller says hello or opens the conversation."},
@@ -127,9 +128,9 @@ class Agent(models.Model):
         "voice",
     )
 
-    def pipeline_config(self) -> dict[str, Any]:
+    def pipeline_config(self) -> AgentConfig:
         """The agent as the job's ``agent`` object: plain JSON for the Celery tasks."""
-        return {name: getattr(self, name) for name in self.PIPELINE_FIELDS}
+        return cast(AgentConfig, {name: getattr(self, name) for name in self.PIPELINE_FIELDS})
 
     @property
     def intent_names(self) -> list[str]:

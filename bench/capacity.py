@@ -40,6 +40,7 @@ import secrets
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -240,11 +241,18 @@ def main() -> int:
         default=SWEEP_P95_LIMIT_MS,
         help="the sweep's limit on the overhead's p95",
     )
+    parser.add_argument(
+        "--frame-ms",
+        type=int,
+        choices=(20, 40, 100),
+        default=20,
+        help="the callers' audio frames: 20 as Twilio, 40 as the web page, 100",
+    )
     parser.add_argument("--database-url", help="a migrated database (default: a fresh SQLite)")
     parser.add_argument("--json", type=Path, help="default bench/results/load-<N|sweep>.json")
     args = parser.parse_args()
 
-    utterance = recorded_question()
+    utterance = replace(recorded_question(), v1_frame_ms=args.frame_ms)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     work_dir = Path(tempfile.mkdtemp(prefix="voice-load-"))
     try:
@@ -276,6 +284,7 @@ def main() -> int:
         database=database,
         endpointing_silence_ms=VAD_SILENCE_MS,
         utterance_s=round(utterance.seconds, 2),
+        frame_ms=args.frame_ms,
         ramp_s=RAMP_S,
         when=datetime.now(UTC).isoformat(timespec="seconds"),
         commit=commit(),

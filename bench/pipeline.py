@@ -141,7 +141,7 @@ def bench_text_turns(client: redis.Redis, runs: int) -> dict[str, list[float]]:
             client.set(turn_key(str(session.id)), turn_id)
             t0 = time.time()
             job = {"session_id": str(session.id), "channel_name": channel, "turn_id": turn_id}
-            job.update(agent=agent_job, history=[], t0=t0)
+            job.update(agent=agent_job, t0=t0)
             app.send_task(
                 "workers.dialog.run_text_turn",
                 args=[job],

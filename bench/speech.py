@@ -41,14 +41,20 @@ class Utterance:
 
     text: str
     pcm16k: bytes  # PCM16 16 kHz, from the first to the last voiced 20 ms frame
+    # Protocol v1 accepts 10-1000 ms frames; Twilio's media is always 20 ms.
+    v1_frame_ms: int = FRAME_MS
 
     @property
     def seconds(self) -> float:
         return len(self.pcm16k) / SAMPLE_WIDTH / CALLER_RATE
 
+    @property
+    def v1_frame_bytes(self) -> int:
+        return CALLER_RATE * self.v1_frame_ms // 1000 * SAMPLE_WIDTH
+
     def v1_frames(self) -> list[bytes]:
-        """The question as protocol v1 binary frames: PCM16 16 kHz, 20 ms each."""
-        return chunks(self.pcm16k, V1_FRAME_BYTES, b"\0")
+        """The question as protocol v1 binary frames: PCM16 16 kHz, ``v1_frame_ms`` each."""
+        return chunks(self.pcm16k, self.v1_frame_bytes, b"\0")
 
     def phone_frames(self) -> list[bytes]:
         """The question as Media Streams payloads: μ-law 8 kHz, 20 ms each."""
@@ -117,21 +123,24 @@ async def speak(
     silence: bytes,
     timed: SpeechTimed,
     done: asyncio.Event,
+    frame_ms: int = FRAME_MS,
 ) -> None:
-    """Stream like a microphone, a frame every 20 ms: :data:`LEAD_IN_S` of
-    ``silence``, the ``speech`` frames, then ``silence`` until ``done``;
+    """Stream like a microphone, a frame every ``frame_ms``: :data:`LEAD_IN_S`
+    of ``silence``, the ``speech`` frames, then ``silence`` until ``done``;
     ``timed.speech_end`` is when the last speech frame went out."""
     # The bench's own version of the tests' real-time streaming (wire.py's
     # ``stream_realtime``, the fake Twilio's ``say``), which must also mark the
     # end of speech and go on with silence until the reply is in.
-    lead_in = round(LEAD_IN_S * 1000 / FRAME_MS)
+    lead_in = round(LEAD_IN_S * 1000 / frame_ms)
     loop = asyncio.get_running_loop()
     began = loop.time()
     sent = 0
     while not done.is_set():
+        # A microphone sends a frame once its audio is captured, at the end of
+        # its time slot: larger frames arrive later, as they would for real.
+        await asyncio.sleep(max(0.0, began + (sent + 1) * frame_ms / 1000 - loop.time()))
         speaking = lead_in <= sent < lead_in + len(speech)
         await send(speech[sent - lead_in] if speaking else silence)
         sent += 1
         if sent == lead_in + len(speech):
             timed.speech_end = time.monotonic()
-        await asyncio.sleep(max(0.0, began + sent * FRAME_MS / 1000 - loop.time()))

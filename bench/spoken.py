@@ -44,7 +44,7 @@ from bench.load import (
     Outcome,
     open_call,
 )
-from bench.speech import V1_SILENCE, VAD_SILENCE_MS, Utterance, speak
+from bench.speech import VAD_SILENCE_MS, Utterance, speak
 from voiceproj.pipeline import FALLBACK_LINE
 from workers.engines.instant import announce
 
@@ -197,7 +197,14 @@ class SpokenCaller:
         self._turn, self._metrics = turn, asyncio.Event()
         done = asyncio.Event()
         speaker = asyncio.create_task(
-            speak(ws.send, self.utterance.v1_frames(), V1_SILENCE, turn, done)
+            speak(
+                ws.send,
+                self.utterance.v1_frames(),
+                bytes(self.utterance.v1_frame_bytes),
+                turn,
+                done,
+                self.utterance.v1_frame_ms,
+            )
         )
         try:
             async with asyncio.timeout(LOST_AFTER_S + self.utterance.seconds):

@@ -56,8 +56,8 @@ class CoreConsumer(AsyncWebsocketConsumer):
             # Channels' dispatch runs close_old_connections in the thread pool
             # before every message: a thread hop per 20 ms audio frame, about a
             # quarter of daphne's CPU under load (docs/benchmarks.md). A frame
-            # reaches the database only through database_sync_to_async, which
-            # closes stale connections around each call by itself.
+            # reaches the database only through calls/calldb.py, which closes
+            # stale connections around each call by itself.
             await self.websocket_receive(message)
             return
         await super().dispatch(message)

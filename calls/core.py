@@ -39,7 +39,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import InterfaceError as DatabaseInterfaceError
 from django.db import OperationalError as DatabaseOperationalError
@@ -60,6 +59,7 @@ from voiceproj.pipeline import (
 )
 
 from . import presence, quotas
+from .calldb import call_db
 from .models import CallSession
 from .playback import Reply
 from .protocol import (
@@ -75,7 +75,7 @@ from .protocol import (
 )
 from .services import end_session
 from .turnids import begin_turn, resume_turn
-from .turns import deliver_agent_turn, history
+from .turns import deliver_agent_turn
 from .vad import VAD_RATE, Endpointer, Resampler, SpeechEnded, SpeechStarted, VadSettings
 
 logger = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ def connect_redis() -> aioredis.Redis:
     )
 
 
-@database_sync_to_async
+@call_db
 def _load_session(session_id: str) -> tuple[CallSession, int, bool] | None:
     """The session, its highest saved turn id and whether any turn was saved."""
     session = CallSession.objects.select_related("agent").filter(pk=session_id).first()
@@ -149,10 +149,10 @@ def _load_session(session_id: str) -> tuple[CallSession, int, bool] | None:
     return session, last or 0, last is not None
 
 
-_other_active_sessions = database_sync_to_async(quotas.other_active_sessions)
+_other_active_sessions = call_db(quotas.other_active_sessions)
 
 
-@database_sync_to_async
+@call_db
 def _session_state(session_id: str) -> tuple[str, str]:
     """The session's status and end reason; a session deleted under the call
     (its owner's account deleted) reads as ended, so the call closes at once."""
@@ -160,7 +160,7 @@ def _session_state(session_id: str) -> tuple[str, str]:
     return state or (CallSession.Status.ENDED, "deleted")
 
 
-@database_sync_to_async
+@call_db
 def _end_session(session_id: str, reason: str) -> None:
     session = CallSession.objects.filter(pk=session_id).first()
     if session is not None:
@@ -534,9 +534,7 @@ class CallCore:
                 {"type": "response.done", "turn_id": turn, "text": text, "interrupted": True}
             )
         try:
-            await database_sync_to_async(deliver_agent_turn)(
-                self.session_id, turn, text, interrupted=True
-            )
+            await call_db(deliver_agent_turn)(self.session_id, turn, text, interrupted=True)
         except SERVICE_ERRORS as exc:
             # The new turn must not be lost with it.
             self.log.warning("session %s: interrupted turn not saved: %s", self.session_id, exc)
@@ -554,17 +552,11 @@ class CallCore:
                 await self._deliver(reply)
 
     async def _send_task(self, name: str, **extra: Any) -> None:
-        past = []
-        if name != SPEAK_TASK:  # a fixed line needs no history
-            past = await database_sync_to_async(history)(
-                self.session_id, settings.VOICE_HISTORY_TURNS
-            )
         job: Job = {
             "session_id": self.session_id,
             "channel_name": self.channel_name,
             "turn_id": self.turn_id,
             "agent": self.agent,
-            "history": past,
             "t0": self.reply.t0 if self.reply else time.time(),
         }
         # In a thread: a stalled Redis must not freeze every call of this process.
@@ -743,7 +735,7 @@ class CallCore:
         )
         total_ms = round((time.time() - reply.t0) * 1000)
         try:
-            await database_sync_to_async(deliver_agent_turn)(
+            await call_db(deliver_agent_turn)(
                 self.session_id,
                 reply.turn_id,
                 text,

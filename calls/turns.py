@@ -47,10 +47,11 @@ def record_turn(session_id: str, turn_id: int, speaker: str, **fields: object) -
 ROLE_OF_SPEAKER: dict[str, str] = {Turn.Speaker.USER: "user", Turn.Speaker.AGENT: "assistant"}
 
 
-def history(session_id: str, limit: int) -> list[dict[str, str]]:
-    """The last ``limit`` turns with text, oldest first, as chat messages."""
+def history(session_id: str, before_turn: int, limit: int) -> list[dict[str, str]]:
+    """The last ``limit`` turns with text before pipeline turn ``before_turn``,
+    oldest first, as chat messages."""
     rows = (
-        Turn.objects.filter(session__pk=session_id)
+        Turn.objects.filter(session__pk=session_id, turn_id__lt=before_turn)
         .exclude(text="")
         .order_by("-index")
         .values_list("speaker", "text")[:limit]

@@ -13,6 +13,7 @@ import pytest
 import redis
 from django.conf import settings
 from django.core.cache import cache
+from django.test import override_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import User
@@ -38,6 +39,16 @@ def clear_quota_windows(redis_url: str) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def _fresh_quota_windows() -> None:
     clear_quota_windows(settings.REDIS_URL)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_kept_connections_in_the_test_process() -> Iterator[None]:
+    """Calls run in this process (tests/pipeline/test_core.py) must not keep
+    database connections on their threads (voiceproj/dbconn.py): the test
+    database is dropped at the end, which an open connection blocks. The
+    daphne and worker processes the tests start keep theirs, as in production."""
+    with override_settings(DB_KEEP_CONNECTIONS_S=0):
+        yield
 
 
 @pytest.fixture(autouse=True)

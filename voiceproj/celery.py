@@ -129,15 +129,24 @@ def log_as_the_web_process_does(**kwargs: object) -> None:
 
 
 @worker_ready.connect
-def load_engines_in_solo_worker(sender: object, **kwargs: object) -> None:
+def prepare_solo_worker(sender: object, **kwargs: object) -> None:
     """A solo worker runs its tasks itself: load its engines before the first."""
     if isinstance(sender.pool, SoloPool):  # type: ignore[attr-defined]
-        load_engines()
+        prepare_task_thread()
 
 
 @worker_process_init.connect
-def load_engines_in_pool_process(**kwargs: object) -> None:
+def prepare_pool_process(**kwargs: object) -> None:
     """A prefork pool process (the first, or one replacing a dead one) loads its engines."""
+    prepare_task_thread()
+
+
+def prepare_task_thread() -> None:
+    """Ready the thread that will run this process's tasks: its engines and a kept
+    database connection (voiceproj/dbconn.py), one task after the other."""
+    from voiceproj.dbconn import keep_connection
+
+    keep_connection()
     load_engines()
 
 

@@ -13,7 +13,7 @@ engine code); the workers import ``calls`` to save turns, never the reverse.
 docs/pipeline.md describes the same contract for people.
 """
 
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
 
 # --- tasks and queues ---------------------------------------------------------
 
@@ -67,11 +67,6 @@ class AgentConfig(TypedDict):
     voice: str
 
 
-class ChatMessage(TypedDict):
-    role: Literal["user", "assistant", "system"]
-    content: str
-
-
 class Job(TypedDict):
     """What every turn task is handed: which call and turn, and for whom."""
 
@@ -79,7 +74,6 @@ class Job(TypedDict):
     channel_name: str  # the call's channel on the channel layer
     turn_id: int
     agent: AgentConfig
-    history: list[ChatMessage]  # the last VOICE_HISTORY_TURNS turns, oldest first
     t0: float  # epoch seconds when the caller finished (utterance end or text)
 
 

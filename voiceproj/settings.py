@@ -146,6 +146,9 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0))
+# How long Celery pool processes and the calls' database threads keep their
+# connection between uses (voiceproj/dbconn.py); 0 reconnects every time.
+DB_KEEP_CONNECTIONS_S = env.int("DB_KEEP_CONNECTIONS_S", default=60)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Bounded waits, so an unreachable or locked database costs a caller a
     # service_unavailable error within seconds, never a call that hangs:
@@ -337,6 +340,9 @@ VOICE_TURN_STALL_S = env.float("VOICE_TURN_STALL_S", default=5.0)
 # caller should not wait in silence longer than this.
 VOICE_TURN_QUEUE_S = env.float("VOICE_TURN_QUEUE_S", default=15.0)
 VOICE_HISTORY_TURNS = env.int("VOICE_HISTORY_TURNS", default=10)
+# Threads per web process for the calls' database work (calls/calldb.py): a
+# turn costs the call one short write, so a few carry hundreds of callers.
+VOICE_DB_THREADS = env.int("VOICE_DB_THREADS", default=4)
 VOICE_MAX_TEXT_CHARS = env.int("VOICE_MAX_TEXT_CHARS", default=2000)
 # Flood protection: audio may arrive this many times faster than real time
 # (a client catching up after a network stall), with two seconds of burst.

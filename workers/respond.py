@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from celery import shared_task
 from django.conf import settings
 
-from calls.turns import record_turn
+from calls.turns import history, record_turn
 from voiceproj.pipeline import REPLY_TASK, Job, event_message, reply_done_message
 from workers import relay
 from workers.classify import wait_for_intent
@@ -120,15 +120,9 @@ class TurnReply:
 
     def start_reply(self, text: str) -> None:
         agent = self.job["agent"]
-        system = f"{agent.get('system_prompt', '').strip()}\n\n{SPEAKABLE_INSTRUCTIONS}".strip()
-        messages = [
-            {"role": "system", "content": system},
-            *self.job.get("history", []),
-            {"role": "user", "content": text},
-        ]
         threading.Thread(
             target=self._generate,
-            args=(messages, agent["responder_model"], agent["responder_temperature"]),
+            args=(self.prompt(text), agent["responder_model"], agent["responder_temperature"]),
             name="responder",
             daemon=True,
         ).start()
@@ -169,6 +163,16 @@ class TurnReply:
         return Spoken(stream.text, self.sentences)
 
     # --- helpers ----------------------------------------------------------------
+
+    def prompt(self, text: str) -> list[dict[str, str]]:
+        """The responder's messages: instructions, the call so far, the caller's ``text``."""
+        agent = self.job["agent"]
+        system = f"{agent.get('system_prompt', '').strip()}\n\n{SPEAKABLE_INSTRUCTIONS}".strip()
+        # Read here, not by the call: the web process then does no database
+        # read per turn, and every earlier turn is saved by now (the call
+        # saves a reply, or what was heard of it, before the next turn starts).
+        past = history(self.job["session_id"], self.job["turn_id"], settings.VOICE_HISTORY_TURNS)
+        return [{"role": "system", "content": system}, *past, {"role": "user", "content": text}]
 
     def _generate(self, messages: list[dict[str, str]], model: str, temperature: float) -> None:
         """Responder thread: put ("delta", text)... then ("end", None) or ("error", exc)."""

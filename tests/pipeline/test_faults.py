@@ -309,7 +309,8 @@ def test_database_cut_off_for_seconds_is_reported_and_the_call_recovers(
             try:
                 await send_json(ws, type="text", text="Can you hear me now?")
                 error = await hear_until(ws, heard, "error", timeout=15)
-                assert error["code"] == "service_unavailable", error
+                # The dialog worker cannot save the caller's words: the turn fails over.
+                assert error["code"] == "turn_failed", error
                 await hear_until(ws, heard, "response.done", timeout=15)
                 await send_json(ws, type="ping")
                 await hear_until(ws, heard, "pong", timeout=5)

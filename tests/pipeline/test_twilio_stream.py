@@ -15,6 +15,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from django.conf import settings
+from django.db import connection
 from twilio.request_validator import RequestValidator
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -171,12 +172,17 @@ async def answered_call(server, call_sid: str, twiml: ET.Element) -> Phone:
 
 def saved_agent_turn(session_id: str, timeout: float = TURN_TIMEOUT_S, **match: Any) -> Turn:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        turn = Turn.objects.filter(session_id=session_id, speaker="agent", **match).last()
-        if turn is not None and turn.text:
-            return turn
-        time.sleep(0.2)
-    raise AssertionError(f"no saved agent turn matching {match}")
+    try:
+        while time.monotonic() < deadline:
+            turn = Turn.objects.filter(session_id=session_id, speaker="agent", **match).last()
+            if turn is not None and turn.text:
+                return turn
+            time.sleep(0.2)
+        raise AssertionError(f"no saved agent turn matching {match}")
+    finally:
+        # Run in a worker thread: its connection would otherwise stay open and
+        # block the test database's removal at the end of the run.
+        connection.close()
 
 
 def speech(pcm_16k: bytes) -> bytes:

@@ -100,7 +100,6 @@ def make_job(call, channel: Inbox, turn_id: int) -> dict:
         "channel_name": channel.name,
         "turn_id": turn_id,
         "agent": call.agent.pipeline_config(),
-        "history": [],
         "t0": time.time(),
     }
 
