@@ -38,6 +38,8 @@ SPEAKABLE_INSTRUCTIONS = (
     "plain sentences that sound natural when read aloud. Never use markdown, "
     "lists, headings, emojis or URLs."
 )
+# The caller's text display lags the model by at most this much (see TurnReply._out).
+DELTA_INTERVAL_S = 0.05
 # A sentence without a full stop is still sent to speech once this long, at a
 # word boundary, so a run-on reply does not delay the first audio.
 MAX_SENTENCE_CHARS = 240
@@ -115,6 +117,8 @@ class TurnReply:
     sentences: int = 0
     _tokens: queue.Queue = field(default_factory=queue.Queue)
     _cancelled: threading.Event = field(default_factory=threading.Event)
+    _unsent_text: str = ""  # released text not yet sent as a response.delta
+    _delta_sent_at: float = 0.0  # monotonic
 
     # --- DialogNodes ------------------------------------------------------------
 
@@ -145,12 +149,13 @@ class TurnReply:
                 break
             if kind == "error":
                 if stream.text:
+                    self._out("", [], final=True)
                     break  # keep what was said; the reply just ends early
                 raise value
-            delta, sentences = stream.close() if kind == "end" else stream.feed(value)
-            self._out(delta, sentences)
             if kind == "end":
+                self._out(*stream.close(), final=True)
                 break
+            self._out(*stream.feed(value))
         return Spoken(stream.text, self.sentences)
 
     def cancel_reply(self) -> None:
@@ -159,7 +164,7 @@ class TurnReply:
     def say(self, text: str) -> Spoken:
         stream = SentenceStream()
         self._out(*stream.feed(text))
-        self._out(*stream.close())
+        self._out(*stream.close(), final=True)
         return Spoken(stream.text, self.sentences)
 
     # --- helpers ----------------------------------------------------------------
@@ -194,9 +199,18 @@ class TurnReply:
             self.stale = True
         return not self.stale
 
-    def _out(self, delta: str, sentences: list[str]) -> None:
-        if delta and self._current():
-            self.send_event({"type": "response.delta", "text": delta})
+    def _out(self, delta: str, sentences: list[str], final: bool = False) -> None:
+        """Send released text as a ``response.delta`` and complete sentences to speech.
+
+        Text is sent at most every :data:`DELTA_INTERVAL_S`, and whenever a
+        sentence is complete or the reply ends: a token per channel-layer
+        message would cost the web process a hundred messages a second per reply.
+        """
+        self._unsent_text += delta
+        due = time.monotonic() - self._delta_sent_at >= DELTA_INTERVAL_S
+        if self._unsent_text and (due or sentences or final) and self._current():
+            self.send_event({"type": "response.delta", "text": self._unsent_text})
+            self._unsent_text, self._delta_sent_at = "", time.monotonic()
         for sentence in sentences:
             if not self._current():
                 return

@@ -448,6 +448,10 @@ def test_interrupt_stops_the_audio_and_saves_what_was_said(workerless_server, ma
                         },
                     )
             await next_event(ws, "audio.start")
+            # Sentence 1's audio plays only once sentence 0 is done: the call
+            # has processed both worker messages before the interrupt.
+            for _ in range(2):
+                assert isinstance(await ws.recv(), bytes)
             await send_json(ws, type="interrupt")
             interrupted = await next_event(ws)
             done = await next_event(ws)
