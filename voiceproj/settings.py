@@ -263,16 +263,9 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "voiceproj.channel_layer.ResilientRedisChannelLayer",
         "CONFIG": {
-            # redis-py 8 reads with a 5 s socket timeout by default, exactly the
-            # 5 s BZPOPMIN a waiting consumer blocks in: every idle socket would
-            # die with TimeoutError. The read timeout must exceed that block.
             # A Redis that does not accept a connection within 3 s is down for the
             # caller's purposes: fail fast; voiceproj/channel_layer.py retries.
             "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 3}],
-            # A long answer streams hundreds of audio chunks into one consumer
-            # channel; the default capacity of 100 would drop them.
-            "capacity": env.int("CHANNEL_CAPACITY", default=5000),
-            "expiry": 120,
         },
     }
 }
