@@ -9,6 +9,8 @@ from django.db import models
 
 from voiceproj.phone import PhoneNumberField
 
+from .tools import tool_specs, validate_tools
+
 DEFAULT_INTENTS: list[dict[str, str]] = [
     {"name": "greeting", "description": "The caller says hello or opens the conversation."},
     {"name": "question", "description": "The caller asks for information."},
@@ -101,6 +103,9 @@ class Agent(models.Model):
         help_text="E.164, e.g. +15551234567: calls to this Twilio number reach this agent.",
         error_messages={"unique": "Another agent already answers this phone number."},
     )
+    # HTTP tools and built-ins the responder may call (agents/tools.py,
+    # docs/tools.md); header values are secrets, masked outside the database.
+    tools = models.JSONField(default=list, blank=True, validators=[validate_tools])
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -128,8 +133,15 @@ class Agent(models.Model):
     )
 
     def pipeline_config(self) -> dict[str, Any]:
-        """The agent as the job's ``agent`` object: plain JSON for the Celery tasks."""
-        return {name: getattr(self, name) for name in self.PIPELINE_FIELDS}
+        """The agent as the job's ``agent`` object: plain JSON for the Celery tasks.
+
+        Tools travel as their specs only (name, description, parameters): URLs
+        and header secrets stay in the database, and the tool runner reads them
+        there when it makes the request.
+        """
+        config = {name: getattr(self, name) for name in self.PIPELINE_FIELDS}
+        config["tools"] = tool_specs(self.tools)
+        return config
 
     @property
     def intent_names(self) -> list[str]:
