@@ -1,6 +1,7 @@
 """Fake operator system: the HTTP service an agent's tools call.
 
-Every request is recorded (``FakeServer.requests``). ``/slow`` answers after
+Every request is recorded (``FakeServer.requests``); the fake's ``mode``
+makes it misbehave as the other fakes do (``"error"``: a 500). ``/slow`` answers after
 ``slow_s`` (longer than the tools' timeout in the tests), ``/redirect`` sends
 a 302 to ``options["location"]``, ``/big`` answers more than the runner
 reads; any other path answers ``options["answer"]`` (a JSON object), by
@@ -23,6 +24,8 @@ class OperatorHandler(FakeHandler):
 
     def _answer(self) -> None:
         request = self.record()
+        if self.misbehave():
+            return
         if request.path == "/slow":
             threading.Event().wait(self.fake.slow_s)
             self.send_json(200, {"say": "Too late."})
