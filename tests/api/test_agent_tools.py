@@ -8,6 +8,8 @@ import pytest
 
 from agents.models import Agent
 from agents.tools import SECRET_MASK
+from calls.services import start_session
+from calls.turns import record_turn
 
 from .helpers import builder_form, fields, post
 from .test_admin import admin_client  # noqa: F401  (fixture)
@@ -160,3 +162,34 @@ def test_builder_page_masks_secrets_and_keeps_them_on_save(client, user):
     tool = Agent.objects.get(pk=agent.id).tools[0]
     assert tool["timeout_s"] == 4
     assert tool["headers"]["Authorization"] == f"Bearer {SECRET}"
+
+
+def test_a_turns_tool_calls_are_listed_by_the_api_the_session_page_and_the_admin(
+    client,
+    admin_client,  # noqa: F811
+    auth,
+    user,
+):
+    agent = Agent.objects.create(owner=user, name="Shop", tools=[CHECK_ORDER])
+    session = start_session(agent, user)
+    audit = {
+        "name": "check_order",
+        "arguments": {"order_id": "4711"},
+        "status": "timeout",
+        "ms": 5003,
+        "result": "No answer within 5.0 s.",
+    }
+    record_turn(str(session.id), 1, "agent", text="Sorry.", tool_calls=[audit])
+
+    turns = client.get(f"/api/sessions/{session.id}/turns", **auth).json()
+    assert turns[0]["tool_calls"] == [audit]
+
+    turn = session.turns.get()
+    turn_page = admin_client.get(f"/admin/calls/turn/{turn.pk}/change/").content.decode()
+    assert "check_order" in turn_page and "No answer within 5.0 s." in turn_page
+    inline = admin_client.get(f"/admin/calls/callsession/{session.id}/change/").content.decode()
+    assert "check_order" in inline and "timeout" in inline
+
+    client.force_login(user)
+    page = client.get(f"/sessions/{session.id}/").content.decode()
+    assert "check_order" in page and "timeout" in page and "5003 ms" in page
