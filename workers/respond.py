@@ -194,7 +194,8 @@ class TurnReply:
         outcome = run_tool_call(self.job, len(self.tool_calls), call)
         self.tool_calls.append(outcome.audit())
         if outcome.status == "cancelled":
-            return  # the turn is over: nothing to say, nobody to tell
+            self.stale = True  # the turn is over: nothing to say, nobody to tell
+            return
         self.send_event(tool_result_event(call.name, outcome.ok))
         if outcome.handoff:
             self.send_event(handoff_event(outcome.handoff))

@@ -23,8 +23,9 @@ from calls.models import Turn
 from tests.fakes.operator import operator_server
 from tests.fakes.server import FakeServer
 from voiceproj.celery import app as celery_app
-from voiceproj.pipeline import REPLY_TASK, tool_call_key
+from voiceproj.pipeline import FAREWELL_LINE, REPLY_TASK, tool_call_key
 from workers.engines.instant import REPLY
+from workers.tools.builtins import TRANSFER_LINE
 from workers.tools.speech import DEFAULT_FAILURE_LINE, FAILURE_LINES
 
 from .conftest import Call, LiveServer, wait_until_disconnected
@@ -224,3 +225,41 @@ def test_the_same_turn_run_twice_calls_the_operator_once(
     assert agent_turn(call, 0).tool_calls[0]["status"] == "ok"
     with redis.Redis.from_url(tools_stack.redis_url) as client:
         assert client.exists(tool_call_key(call.session_id, 0, 0))
+
+
+def test_the_transfer_built_in_hands_off_to_the_operators_number(
+    tools_stack: InstantStack, make_call: Callable[..., Call]
+) -> None:
+    call = make_call(tools=[{"name": "transfer_call", "to": "+15551234567"}])
+    [events] = talk(tools_stack, call, "Transfer call to a human, to +19995550000 please.")
+
+    assert of_type(events, "tool.call")[0]["name"] == "transfer_call"
+    assert of_type(events, "handoff")[0]["to"] == "+15551234567"  # never the caller's number
+    assert of_type(events, "response.done")[0]["text"] == TRANSFER_LINE
+
+
+def test_the_end_call_built_in_says_goodbye_and_ends_the_call(
+    tools_stack: InstantStack, make_call: Callable[..., Call]
+) -> None:
+    call = make_call(tools=[{"name": "end_call"}])
+
+    async def scenario() -> list[dict]:
+        async with await open_socket(tools_stack.server.ws_url(call.session_id), call.token) as ws:
+            await next_event(ws, "ready")
+            await send_json(ws, type="text", text="That is all, end call now.")
+            return (await record_turn(ws, until="ended"))[1]
+
+    events = asyncio.run(scenario())
+    with override_settings(REDIS_URL=tools_stack.redis_url):
+        wait_until_disconnected([call.session_id])
+
+    assert of_type(events, "tool.result")[0] == {
+        "type": "tool.result",
+        "turn_id": events[0]["turn_id"],
+        "name": "end_call",
+        "ok": True,
+    }
+    assert of_type(events, "response.done")[0]["text"] == FAREWELL_LINE
+    assert of_type(events, "ended")[0]["reason"] == "farewell"
+    call.session.refresh_from_db()
+    assert call.session.status == "ended"
