@@ -70,6 +70,9 @@ def validate_tools(value: Any) -> None:
         raise ValidationError("Tools are a list of objects.")
     if len(value) > TOOLS_MAX:
         raise ValidationError(f"At most {TOOLS_MAX} tools.")
+    if _holds_nul(value):
+        # PostgreSQL cannot store U+0000 in a JSON string.
+        raise ValidationError("Tools cannot contain NUL (\\u0000) characters.")
     seen: set[str] = set()
     for number, tool in enumerate(value, start=1):
         if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
@@ -87,6 +90,21 @@ def validate_tools(value: Any) -> None:
             _validate_builtin(name, tool)
         else:
             _validate_http(name, tool)
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether any key or string in ``value`` holds U+0000 (iterative: any nesting depth)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return True
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def _validate_builtin(name: str, tool: dict[str, Any]) -> None:
@@ -160,7 +178,11 @@ def _check_parameters(name: str, parameters: Any) -> None:
         raise ValidationError(
             f'Tool {name!r}: `parameters` must be a JSON Schema with "type": "object".'
         )
-    if len(json.dumps(parameters)) > TOOL_PARAMETERS_MAX_CHARS:
+    try:
+        size = len(json.dumps(parameters))
+    except RecursionError:
+        size = TOOL_PARAMETERS_MAX_CHARS + 1  # nested deeper than anyone means
+    if size > TOOL_PARAMETERS_MAX_CHARS:
         raise ValidationError(
             f"Tool {name!r}: `parameters` is longer than {TOOL_PARAMETERS_MAX_CHARS} characters."
         )
