@@ -2,11 +2,21 @@
 
 from django.contrib import admin
 
+from .forms import ToolsFormMixin
 from .models import Agent
+
+
+class AgentAdminForm(ToolsFormMixin):
+    """The admin's agent form: tool header secrets are masked as in the builder."""
+
+    class Meta:
+        model = Agent
+        fields = "__all__"
 
 
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
+    form = AgentAdminForm
     list_display = (
         "name",
         "owner",
@@ -25,6 +35,7 @@ class AgentAdmin(admin.ModelAdmin):
         (None, {"fields": ("owner", "name", "description", "is_active")}),
         ("Telephony", {"fields": ("phone_number",)}),
         ("Conversation", {"fields": ("system_prompt", "greeting", "language", "intents")}),
+        ("Tools", {"fields": ("tools",)}),
         (
             "Models",
             {

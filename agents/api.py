@@ -18,6 +18,7 @@ from voiceproj.pagination import Pages
 
 from .models import Agent
 from .schemas import AgentFilters, AgentIn, AgentOut, AgentPatch
+from .tools import keep_secrets
 
 router = Router(tags=["agents"], auth=jwt_auth)
 
@@ -27,7 +28,15 @@ def owned_agent(request: HttpRequest, agent_id: int) -> Agent:
 
 
 def save_validated(agent: Agent, fields: dict) -> Agent:
-    """Apply ``fields``, run the model's validators (422 per field), save."""
+    """Apply ``fields``, run the model's validators (422 per field), save.
+
+    Tools keep only the keys sent (an absent ``method`` takes the model's
+    default rather than a null), and a header sent back masked keeps its
+    stored secret.
+    """
+    if fields.get("tools") is not None:
+        sent = [{k: v for k, v in tool.items() if v is not None} for tool in fields["tools"]]
+        fields["tools"] = keep_secrets(sent, agent.tools)
     for name, value in fields.items():
         setattr(agent, name, value)
     try:

@@ -13,6 +13,7 @@ from .models import (
     Agent,
     default_intents,
 )
+from .tools import keep_secrets, masked_tools
 
 # Suggestions offered in the model and voice inputs (a <datalist>): any other
 # model name the configured provider knows is accepted too.
@@ -69,7 +70,39 @@ class IntentsField(forms.JSONField):
             raise ValidationError("Intents must be a JSON list of {name, description}.") from exc
 
 
-class AgentForm(forms.ModelForm):
+class ToolsField(forms.JSONField):
+    """The tools list as JSON text, header values shown masked (they are secrets)."""
+
+    def prepare_value(self, value: Any) -> str:
+        if isinstance(value, str):
+            return value  # the operator's own input, shown back after an error
+        return json.dumps(masked_tools(value or []), indent=2, ensure_ascii=False)
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return []
+        try:
+            return super().to_python(value)
+        except ValidationError as exc:
+            raise ValidationError("Tools must be a JSON list of tool objects.") from exc
+
+
+class ToolsFormMixin(forms.ModelForm):
+    """A ModelForm whose ``tools`` keeps stored header secrets sent back masked."""
+
+    tools = ToolsField(
+        required=False,
+        initial=list,
+        help_text="JSON list; header values show as ******** and keep their stored value "
+        "unless you type a new one. See docs/tools.md.",
+        widget=forms.Textarea(attrs={"rows": 10, "class": "mono"}),
+    )
+
+    def clean_tools(self) -> Any:
+        return keep_secrets(self.cleaned_data.get("tools"), self.instance.tools or [])
+
+
+class AgentForm(ToolsFormMixin):
     intents = IntentsField(
         initial=default_intents,
         help_text="One row per label the classifier may choose; names must be unique.",
@@ -92,6 +125,7 @@ class AgentForm(forms.ModelForm):
             "voice",
             "is_active",
             "phone_number",
+            "tools",
         ]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),

@@ -10,6 +10,8 @@ from django.db import models
 from voiceproj.phone import PhoneNumberField
 from voiceproj.pipeline import AgentConfig
 
+from .tools import tool_specs, validate_tools
+
 DEFAULT_INTENTS: list[dict[str, str]] = [
     {"name": "greeting", "description": "The caller says hello or opens the conversation."},
     {"name": "question", "description": "The caller asks for information."},
@@ -102,6 +104,9 @@ class Agent(models.Model):
         help_text="E.164, e.g. +15551234567: calls to this Twilio number reach this agent.",
         error_messages={"unique": "Another agent already answers this phone number."},
     )
+    # HTTP tools and built-ins the responder may call (agents/tools.py,
+    # docs/tools.md); header values are secrets, masked outside the database.
+    tools = models.JSONField(default=list, blank=True, validators=[validate_tools])
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -129,8 +134,15 @@ class Agent(models.Model):
     )
 
     def pipeline_config(self) -> AgentConfig:
-        """The agent as the job's ``agent`` object: plain JSON for the Celery tasks."""
-        return cast(AgentConfig, {name: getattr(self, name) for name in self.PIPELINE_FIELDS})
+        """The agent as the job's ``agent`` object: plain JSON for the Celery tasks.
+
+        Tools travel as their specs only (name, description, parameters): URLs
+        and header secrets stay in the database, and the tool runner reads them
+        there when it makes the request.
+        """
+        config = {name: getattr(self, name) for name in self.PIPELINE_FIELDS}
+        config["tools"] = tool_specs(self.tools)
+        return cast(AgentConfig, config)
 
     @property
     def intent_names(self) -> list[str]:

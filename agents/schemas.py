@@ -6,7 +6,7 @@ model names), run on every write.
 """
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from ninja import Schema
 from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints
@@ -23,6 +23,17 @@ from .models import (
     INTENTS_MAX,
     NAME_MAX,
     default_intents,
+)
+from .tools import (
+    HEADER_VALUE_MAX,
+    SECRET_MASK,
+    TIMEOUT_MAX_S,
+    TIMEOUT_MIN_S,
+    TOOL_DESCRIPTION_MAX,
+    TOOL_HEADERS_MAX,
+    TOOL_URL_MAX,
+    TOOLS_MAX,
+    masked_tools,
 )
 
 
@@ -46,6 +57,36 @@ PhoneNumberIn = Annotated[
 class IntentSchema(InputSchema):
     name: str = Field(min_length=1, max_length=INTENT_NAME_MAX)
     description: str = Field("", max_length=INTENT_DESCRIPTION_MAX)
+
+
+class ToolSchema(InputSchema):
+    """An HTTP tool, or a built-in named alone (docs/tools.md); the model's
+    validator checks the combination, the schema only bounds each field."""
+
+    name: str = Field(min_length=1, max_length=48, examples=["check_order"])
+    description: str | None = Field(None, max_length=TOOL_DESCRIPTION_MAX)
+    url: str | None = Field(
+        None, max_length=TOOL_URL_MAX, examples=["https://shop.example/api/orders"]
+    )
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] | None = None
+    parameters: dict[str, Any] | None = Field(
+        None,
+        description="JSON Schema of the arguments, an object schema.",
+        examples=[{"type": "object", "properties": {"order_id": {"type": "string"}}}],
+    )
+    headers: dict[str, Annotated[str, StringConstraints(max_length=HEADER_VALUE_MAX)]] | None = (
+        Field(
+            None,
+            max_length=TOOL_HEADERS_MAX,
+            description=f"Secret values: read back as {SECRET_MASK!r}; sending "
+            f"{SECRET_MASK!r} back keeps the stored value.",
+        )
+    )
+    timeout_s: float | None = Field(None, ge=TIMEOUT_MIN_S, le=TIMEOUT_MAX_S)
+    to: str | None = Field(None, max_length=32, description="transfer_call only: E.164 number.")
+
+
+ToolsIn = Annotated[list[ToolSchema], Field(max_length=TOOLS_MAX)]
 
 
 # JSON types as the schema states them: no 0 for false, no "0.5" for 0.5.
@@ -76,6 +117,7 @@ class AgentIn(InputSchema):
     voice: str = Field(DEFAULT_VOICE, min_length=1, max_length=100)
     is_active: bool = True
     phone_number: PhoneNumberIn = None
+    tools: ToolsIn = Field(default_factory=list)
 
 
 def no_default_in_schema(schema: dict[str, Any]) -> None:
@@ -110,6 +152,7 @@ class AgentPatch(InputSchema):
     voice: str = omittable(min_length=1, max_length=100)
     is_active: bool = omittable()
     phone_number: PhoneNumberIn = None
+    tools: ToolsIn = omittable()
 
 
 class AgentFilters(InputSchema):
@@ -131,8 +174,14 @@ class AgentOut(Schema):
     voice: str
     is_active: bool
     phone_number: str | None
+    tools: list[dict[str, Any]]
     created_at: datetime
     updated_at: datetime
+
+    @staticmethod
+    def resolve_tools(agent: Any) -> list[dict[str, Any]]:
+        """Header values never leave the database (write-only secrets)."""
+        return masked_tools(agent.tools)
 
 
 class AgentRef(Schema):

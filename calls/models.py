@@ -95,6 +95,9 @@ class Turn(models.Model):
     first_audio_ms = models.PositiveIntegerField(null=True, blank=True)
     total_ms = models.PositiveIntegerField(null=True, blank=True)
     interrupted = models.BooleanField(default=False)
+    # The agent turn's tool calls, in order (workers/tools/runner.py): name,
+    # arguments, status (a stable code), ms and an excerpt of the result.
+    tool_calls = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -86,6 +86,22 @@ def event(type_: str, **fields: Any) -> str:
     return json.dumps({"type": type_, **fields})
 
 
+def tool_call_event(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """``tool.call``: the agent is calling tool ``name`` (a worker adds ``turn_id``)."""
+    return {"type": "tool.call", "name": name, "arguments": arguments}
+
+
+def tool_result_event(name: str, ok: bool) -> dict[str, Any]:
+    """``tool.result``: whether the call of ``name`` succeeded."""
+    return {"type": "tool.result", "name": name, "ok": ok}
+
+
+def handoff_event(to: str) -> dict[str, Any]:
+    """``handoff``: the caller should be transferred to ``to`` (a web client dials
+    or shows it; docs/protocol.md)."""
+    return {"type": "handoff", "to": to}
+
+
 def error_event(code: str, message: str) -> str:
     return event("error", code=code, message=message)
 

@@ -74,6 +74,20 @@ class CallOut(Schema):
     call_sid: str
 
 
+class ToolCallOut(Schema):
+    """One tool call of an agent turn, as audited (docs/tools.md)."""
+
+    name: str
+    arguments: dict[str, Any]
+    status: str = Field(
+        description="`ok` or a stable failure code: bad_arguments, blocked_address, "
+        "timeout, unreachable, http_error, too_large, redirect_refused, cancelled, "
+        "already_called, unavailable, failed."
+    )
+    ms: int | None
+    result: str = Field(description="The start of the result (or the error).")
+
+
 class TurnOut(Schema):
     index: int
     turn_id: int
@@ -86,6 +100,7 @@ class TurnOut(Schema):
     first_audio_ms: int | None
     total_ms: int | None
     interrupted: bool
+    tool_calls: list[ToolCallOut]
     created_at: datetime
 
 

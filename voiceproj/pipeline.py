@@ -13,7 +13,7 @@ engine code); the workers import ``calls`` to save turns, never the reverse.
 docs/pipeline.md describes the same contract for people.
 """
 
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 # --- tasks and queues ---------------------------------------------------------
 
@@ -51,6 +51,14 @@ class Intent(TypedDict):
     description: str
 
 
+class ToolSpec(TypedDict):
+    """A tool as the responder model is offered it (agents.tools.tool_specs)."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]  # a JSON Schema object
+
+
 class AgentConfig(TypedDict):
     """The agent as the workers need it (agents.models.Agent.pipeline_config)."""
 
@@ -65,6 +73,8 @@ class AgentConfig(TypedDict):
     responder_model: str
     responder_temperature: float
     voice: str
+    # Absent from jobs queued before tools existed: no tools.
+    tools: NotRequired[list[ToolSpec]]
 
 
 class Job(TypedDict):
@@ -128,6 +138,12 @@ def turn_key(session_id: str) -> str:
 def task_claim_key(task_id: str) -> str:
     """Set by the first run of a turn task; a redelivery finds it and returns."""
     return f"voice:task:{task_id}"
+
+
+def tool_call_key(session_id: str, turn_id: int, index: int) -> str:
+    """The idempotency key of a turn's ``index``-th tool call: "pending" while
+    the request is out, then its outcome as JSON (workers/tools/runner.py)."""
+    return f"voice:tool:{session_id}:{turn_id}:{index}"
 
 
 def intent_key(session_id: str, turn_id: int) -> str:

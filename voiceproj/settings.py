@@ -308,6 +308,13 @@ ENGINE_THREADS = env.int("ENGINE_THREADS", default=2)
 # threads each: 1.5 s / 8 s and 2.9 s.
 LLM_THREADS = env.int("LLM_THREADS", default=max(1, (os.cpu_count() or 2) // 4))
 
+# --- Agent tools (workers/tools, docs/tools.md, docs/security.md) ---------------
+# Hosts an agent's HTTP tools may reach although they resolve to a loopback,
+# private, link-local or reserved address (an operator's own intranet service).
+# Comma-separated host names exactly as written in the tool URLs, e.g.
+# "crm.internal,127.0.0.1". Empty: only public addresses are reachable.
+TOOLS_ALLOWED_HOSTS = [h.lower() for h in env.list("TOOLS_ALLOWED_HOSTS", default=[])]
+
 # --- WebSocket consumer (calls.consumers) -------------------------------------
 # Input audio: PCM16 mono at VOICE_INPUT_SAMPLE_RATE unless the client's `start`
 # names another of the allowed rates; VAD and STT always see 16 kHz.

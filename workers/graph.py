@@ -32,10 +32,12 @@ FAREWELL_INTENT = "farewell"
 
 @dataclass(frozen=True)
 class Spoken:
-    """What a node said: the text and how many sentences went to speech."""
+    """What a node said: the text, how many sentences went to speech, and
+    whether it ends the call (a tool such as ``end_call`` decided so)."""
 
     text: str
     sentences: int
+    end_call: bool = False
 
 
 class DialogNodes(Protocol):
@@ -99,7 +101,7 @@ def build_dialog_graph(nodes: DialogNodes) -> CompiledStateGraph:
             spoken = nodes.keep_reply()
         except EngineError as exc:
             return {"error": exc.code, "reply": "", "sentences": 0}
-        return {"reply": spoken.text, "sentences": spoken.sentences, "end_call": False}
+        return {"reply": spoken.text, "sentences": spoken.sentences, "end_call": spoken.end_call}
 
     def after_respond(state: DialogState) -> str:
         return "fallback" if state.get("error") and not state.get("reply") else END

@@ -7,8 +7,14 @@ the classify queue labels the intent. Produces on the consumer's channel the
 ``intent`` event, ``response.delta`` events, a worker ``metrics`` event and
 ``pipeline.reply_done``; every complete sentence goes to the tts queue
 (``workers.tts.synthesize``) as soon as it is complete, numbered from 0. The
-agent turn (text, intent, classify_ms, first_token_ms) is saved before
-``reply_done`` is sent, so a hang-up after that loses nothing.
+agent turn (text, intent, classify_ms, first_token_ms, tool_calls) is saved
+before ``reply_done`` is sent, so a hang-up after that loses nothing.
+
+When the agent has tools, the responder may call one instead of answering
+(function calling): the call is chosen speculatively with the reply, but only
+made once the route keeps the reply (a farewell or fallback never calls a
+tool), through ``workers.tools.runner``; ``tool.call`` / ``tool.result``
+events tell the client, and the result is spoken as the reply.
 """
 
 import queue
@@ -20,13 +26,15 @@ from dataclasses import dataclass, field
 from celery import shared_task
 from django.conf import settings
 
+from calls.protocol import handoff_event, tool_call_event, tool_result_event
 from calls.turns import history, record_turn
 from voiceproj.pipeline import REPLY_TASK, Job, event_message, reply_done_message
 from workers import relay
 from workers.classify import wait_for_intent
 from workers.engines import get_llm
-from workers.engines.base import EngineError
+from workers.engines.base import EngineError, ToolCall
 from workers.graph import Spoken, build_dialog_graph
+from workers.tools.runner import run_tool_call
 from workers.tts import synthesize
 from workers.turnstate import is_current
 from workers.turntask import TurnTask
@@ -115,6 +123,8 @@ class TurnReply:
     stale: bool = False
     first_token_at: float | None = None  # epoch seconds
     sentences: int = 0
+    tool_calls: list[dict] = field(default_factory=list)  # audit entries, in order
+    end_call: bool = False
     _tokens: queue.Queue = field(default_factory=queue.Queue)
     _cancelled: threading.Event = field(default_factory=threading.Event)
     _unsent_text: str = ""  # released text not yet sent as a response.delta
@@ -126,7 +136,12 @@ class TurnReply:
         agent = self.job["agent"]
         threading.Thread(
             target=self._generate,
-            args=(self.prompt(text), agent["responder_model"], agent["responder_temperature"]),
+            args=(
+                self.prompt(text),
+                agent.get("tools") or [],
+                agent["responder_model"],
+                agent["responder_temperature"],
+            ),
             name="responder",
             daemon=True,
         ).start()
@@ -152,11 +167,14 @@ class TurnReply:
                     self._out("", [], final=True)
                     break  # keep what was said; the reply just ends early
                 raise value
+            if kind == "tool":
+                self._call_tool(stream, value)
+                break
             if kind == "end":
                 self._out(*stream.close(), final=True)
                 break
             self._out(*stream.feed(value))
-        return Spoken(stream.text, self.sentences)
+        return Spoken(stream.text, self.sentences, self.end_call)
 
     def cancel_reply(self) -> None:
         self._cancelled.set()
@@ -179,15 +197,43 @@ class TurnReply:
         past = history(self.job["session_id"], self.job["turn_id"], settings.VOICE_HISTORY_TURNS)
         return [{"role": "system", "content": system}, *past, {"role": "user", "content": text}]
 
-    def _generate(self, messages: list[dict[str, str]], model: str, temperature: float) -> None:
-        """Responder thread: put ("delta", text)... then ("end", None) or ("error", exc)."""
+    def _call_tool(self, stream: SentenceStream, call: ToolCall) -> None:
+        """Make the model's tool call (once, only while the turn is current) and say its result."""
+        self._out("", [], final=True)  # what was said before the call shows now
+        self.send_event(tool_call_event(call.name, call.arguments))
+        outcome = run_tool_call(self.job, len(self.tool_calls), call)
+        self.tool_calls.append(outcome.audit())
+        if outcome.status == "cancelled":
+            self.stale = True  # the turn is over: nothing to say, nobody to tell
+            return
+        self.send_event(tool_result_event(call.name, outcome.ok))
+        if outcome.handoff:
+            self.send_event(handoff_event(outcome.handoff))
+        self.end_call = outcome.end_call
+        self._out(*stream.feed((" " if stream.raw.strip() else "") + outcome.say + " "))
+        self._out(*stream.close(), final=True)
+
+    def _generate(
+        self, messages: list[dict[str, str]], tools: list, model: str, temperature: float
+    ) -> None:
+        """Responder thread: put ("delta", text)... then ("end", None), ("tool", call)
+        or ("error", exc)."""
+        llm = get_llm()
         try:
-            for delta in get_llm().stream(messages, model, temperature, MAX_REPLY_TOKENS):
+            items = (
+                llm.stream_or_call(messages, tools, model, temperature, MAX_REPLY_TOKENS)
+                if tools
+                else llm.stream(messages, model, temperature, MAX_REPLY_TOKENS)
+            )
+            for item in items:
                 if self.first_token_at is None:
                     self.first_token_at = time.time()
                 if self._cancelled.is_set():
                     return
-                self._tokens.put(("delta", delta))
+                if isinstance(item, ToolCall):
+                    self._tokens.put(("tool", item))
+                    return
+                self._tokens.put(("delta", item))
             self._tokens.put(("end", None))
         except EngineError as exc:
             self._tokens.put(("error", exc))
@@ -233,6 +279,8 @@ def answer(job: Job, text: str) -> None:
     nodes = TurnReply(job, text)
     state = build_dialog_graph(nodes).invoke({"text": text})
     if nodes.stale:
+        if nodes.tool_calls:  # the audit keeps what was (not) called
+            record_turn(job["session_id"], job["turn_id"], "agent", tool_calls=nodes.tool_calls)
         return  # the call saves what was actually spoken of a barged-in turn
     first_token_ms = (
         round((nodes.first_token_at - job["t0"]) * 1000) if nodes.first_token_at else None
@@ -244,6 +292,7 @@ def answer(job: Job, text: str) -> None:
         intent=state.get("intent") or "",
         classify_ms=state.get("classify_ms"),
         first_token_ms=first_token_ms,
+        tool_calls=nodes.tool_calls,
     )
     if state.get("error"):
         # The caller heard the fallback line; the client also learns why.

@@ -15,11 +15,6 @@ class Check(TypedDict):
     detail: str
 
 
-# Tools (the "Agents that act" contract) are not built yet: a scenario may
-# already state the tool it expects, but checking it cannot succeed.
-TOOLS_UNSUPPORTED = "tools are not supported yet"
-
-
 @dataclass
 class TurnOutcome:
     """What the caller got for one line: the reply, its intent, errors, a hang-up."""
@@ -28,6 +23,7 @@ class TurnOutcome:
     intent: str = ""
     errors: list[str] = field(default_factory=list)
     ended_call: bool = False
+    tools: list[str] = field(default_factory=list)  # names of the tools it called
 
 
 def check_turn(expect: dict[str, Any], outcome: TurnOutcome) -> list[Check]:
@@ -48,7 +44,10 @@ def check_turn(expect: dict[str, Any], outcome: TurnOutcome) -> list[Check]:
         found = phrase.casefold() in reply
         checks.append(_check("not_contains", not found, f"the reply {_has(found)} {phrase!r}"))
     if expect.get("tool") is not None:
-        checks.append(_check("tool", False, TOOLS_UNSUPPORTED))
+        wanted = expect["tool"]
+        called = ", ".join(outcome.tools) or "no tool"
+        ok = wanted in outcome.tools
+        checks.append(_check("tool", ok, f"expected tool {wanted!r}, the agent called {called}"))
     if expect.get("ends_call") is not None:
         wanted_end = bool(expect["ends_call"])
         ok = outcome.ended_call == wanted_end

@@ -137,6 +137,8 @@ async def _take_turn(core: CallCore, caller: ScriptedCaller, line: str) -> TurnR
             total_ms = event.get("total_ms")
         elif kind == "ended":
             outcome.ended_call = True
+        elif kind == "tool.call":
+            outcome.tools.append(event["name"])
     if timed_out:
         outcome.errors.append(f"no reply within {TURN_TIMEOUT_S:.0f} s")
     if total_ms is None:

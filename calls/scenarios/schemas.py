@@ -40,7 +40,7 @@ class ExpectSchema(InputSchema):
         None,
         min_length=1,
         max_length=TOOL_NAME_MAX,
-        description="A tool the agent calls. Tools are not supported yet: this check fails.",
+        description="A tool the agent calls on this turn (its `tool.call` event).",
     )
     ends_call: bool | None = Field(None, description="Whether the agent ends the call.")
 

@@ -16,10 +16,17 @@ from django.test import override_settings
 from agents.models import DEFAULT_INTENTS
 from workers.audio import SAMPLE_WIDTH
 from workers.engines import get_llm, get_stt, get_tts, reset_engines
-from workers.engines.base import EngineError, LanguageModel, SpeechToText, TextToSpeech
+from workers.engines.base import (
+    EngineError,
+    LanguageModel,
+    SpeechToText,
+    TextToSpeech,
+    ToolCall,
+)
 from workers.engines.instant import (
     CHARS_PER_S,
     CHUNK_BYTES,
+    REPLY,
     InstantLLM,
     InstantSTT,
     InstantTTS,
@@ -173,3 +180,23 @@ def test_tts_is_silence_as_long_as_the_text_takes_to_say(instant: None, text: st
 
 def test_tts_of_no_words_is_no_audio(instant: None) -> None:
     assert list(get_tts().stream("   ", "")) == []
+
+
+CHECK_ORDER = {
+    "name": "check_order",
+    "description": "Look up an order.",
+    "parameters": {
+        "type": "object",
+        "properties": {"order_id": {"type": "integer"}, "express": {"type": "boolean"}},
+    },
+}
+
+
+def test_llm_calls_the_tool_the_caller_names_with_the_words_after_each_parameter() -> None:
+    llm = InstantLLM()
+    said = [{"role": "user", "content": "Check order: order ID is 4711, express yes."}]
+    assert list(llm.stream_or_call(said, [CHECK_ORDER], "any", 0.7, 60)) == [
+        ToolCall("check_order", {"order_id": 4711, "express": True})
+    ]
+    other = [{"role": "user", "content": "When do you open?"}]
+    assert "".join(map(str, llm.stream_or_call(other, [CHECK_ORDER], "any", 0.7, 60))) == REPLY

@@ -6,7 +6,7 @@ from agents.models import DEFAULT_INTENTS
 from tests.engines.conftest import TIMEOUT_S
 from tests.fakes.ollama import MODELS, REPLY
 from tests.fakes.server import FakeServer
-from workers.engines.base import EngineError
+from workers.engines.base import EngineError, ToolCall
 from workers.engines.ollama_llm import OllamaLLM
 
 MESSAGES = [
@@ -109,3 +109,50 @@ def test_unreachable_server(closed_port_url: str) -> None:
     with pytest.raises(EngineError) as err:
         llm.classify("hello", DEFAULT_INTENTS, "qwen2.5:1.5b", 0.3)
     assert err.value.code == "unreachable"
+
+
+CHECK_ORDER = {
+    "name": "check_order",
+    "description": "Look up an order's delivery status.",
+    "parameters": {
+        "type": "object",
+        "properties": {"order_id": {"type": "string"}},
+        "required": ["order_id"],
+    },
+}
+
+
+def test_stream_or_call_offers_the_tools_and_returns_the_models_tool_call(
+    ollama_fake: FakeServer,
+) -> None:
+    ollama_fake.release.set()
+    ollama_fake.options["tool_call"] = {"name": "check_order", "arguments": {"order_id": "4711"}}
+    items = list(
+        engine(ollama_fake.url).stream_or_call(MESSAGES, [CHECK_ORDER], "llama3.2:1b", 0.7, 64)
+    )
+
+    assert items == [ToolCall("check_order", {"order_id": "4711"})]
+    body = ollama_fake.requests[0].json()
+    assert body["tools"] == [
+        {
+            "type": "function",
+            "function": {
+                "name": "check_order",
+                "description": CHECK_ORDER["description"],
+                "parameters": CHECK_ORDER["parameters"],
+            },
+        }
+    ]
+    assert body["stream"] is True
+
+
+def test_stream_or_call_streams_the_answer_when_no_tool_is_called(
+    ollama_fake: FakeServer,
+) -> None:
+    ollama_fake.release.set()
+    items = list(
+        engine(ollama_fake.url).stream_or_call(MESSAGES, [CHECK_ORDER], "llama3.2:1b", 0.7, 64)
+    )
+
+    assert items == REPLY
+    assert ollama_fake.requests[0].json()["tools"][0]["function"]["name"] == "check_order"

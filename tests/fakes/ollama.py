@@ -2,7 +2,10 @@
 
 Only the models in ``MODELS`` exist; others answer 404 like a real server
 that has not pulled them. A ``format`` JSON schema with an enum is honoured
-by answering ``options["intent"]`` (or the enum's first value).
+by answering ``options["intent"]`` (or the enum's first value). A chat
+offered ``tools`` answers with ``options["tool_call"]`` (``{"name",
+"arguments"}``) when set, as Ollama streams one: a message whose
+``tool_calls`` hold ``{"function": {"name", "arguments"}}``, then ``done``.
 """
 
 import json
@@ -50,6 +53,13 @@ class OllamaHandler(FakeHandler):
             enum = body["format"]["properties"]["intent"]["enum"]
             content = json.dumps({"intent": self.fake.options.get("intent", enum[0])})
             self.send_json(200, self._message(body["model"], content, done=True))
+        elif body.get("tools") and self.fake.options.get("tool_call"):
+            message = self._message(body["model"], "", done=False)
+            message["message"]["tool_calls"] = [{"function": self.fake.options["tool_call"]}]
+            lines = [message, self._message(body["model"], "", done=True)]
+            self.send_stream(
+                [json.dumps(line).encode() + b"\n" for line in lines], "application/x-ndjson"
+            )
         elif body.get("stream", True):
             lines = [self._message(body["model"], part, done=False) for part in REPLY]
             if self.fake.options.get("stream_error"):

@@ -777,7 +777,9 @@ def test_tasks_carry_the_job_of_the_pipeline_contract(broker_spy, make_call):
         "responder_model",
         "responder_temperature",
         "voice",
+        "tools",
     }
+    assert job["agent"]["tools"] == []  # specs only; URLs and secrets stay in the database
     assert [i["name"] for i in job["agent"]["intents"]] == ["question", "farewell"]
     assert isinstance(job["t0"], float)
 

@@ -96,11 +96,22 @@ def test_a_run_fails_on_the_expectation_the_agent_broke(
         [("contains", 'the reply lacks "nine o\'clock"')],
         [
             ("intent", "expected intent 'question', got 'greeting'"),
-            ("tool", "tools are not supported yet"),
+            ("tool", "expected tool 'lookup_hours', the agent called no tool"),
         ],
         [("ends_call", "the agent ended the call")],
         [("reached", "the call had ended before this line")],
     ]
+
+
+def test_a_tool_expectation_holds_when_the_agent_calls_that_tool(
+    scenario_stack: InstantStack, make_call: Callable[..., Call]
+) -> None:
+    call = make_call(tools=[{"name": "end_call"}])
+    turns = [{"say": "Please end call now", "expect": {"tool": "end_call", "ends_call": True}}]
+    scenario = Scenario.objects.create(agent=call.agent, name="Hangs up", turns=turns)
+    run = run_to_the_end(scenario_stack, call, scenario)
+    assert run["status"] == "passed", run
+    assert run["turns"][0]["reply"] == FAREWELL_LINE
 
 
 def test_the_command_prints_the_runs_and_fails_on_a_failure(

@@ -7,7 +7,7 @@ fields (models, voice). Every provider failure surfaces as :class:`EngineError`.
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class EngineError(Exception):
@@ -47,6 +47,16 @@ class SpeechToText(Protocol):
 
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
+# A tool as offered to the model: {"name", "description", "parameters" (JSON Schema)}.
+ToolSpec = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """The model's request to call tool ``name`` with ``arguments`` (not yet validated)."""
+
+    name: str
+    arguments: dict[str, Any]
 
 
 class LanguageModel(Protocol):
@@ -56,6 +66,17 @@ class LanguageModel(Protocol):
         self, messages: Sequence[Message], model: str, temperature: float, max_tokens: int
     ) -> Iterator[str]:
         """Yield the reply as text deltas while it is generated."""
+
+    def stream_or_call(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        model: str,
+        temperature: float,
+        max_tokens: int,
+    ) -> Iterator[str | ToolCall]:
+        """Like :meth:`stream`, but the model may call one of ``tools`` instead:
+        then a :class:`ToolCall` is yielded (the last item)."""
 
     def classify(
         self, text: str, intents: Sequence[dict[str, str]], model: str, temperature: float

@@ -11,21 +11,25 @@ rather than model time. Only an explicit setting selects them, never a default.
   transcribed utterance LPOPs one. Nothing announced gives an empty transcript, which ends the turn
   with nothing to answer, as silence would with a real engine.
 * :class:`InstantLLM` classifies by a fixed keyword rule (:meth:`~InstantLLM.classify`)
-  and streams :data:`REPLY` in token-sized deltas.
+  and streams :data:`REPLY` in token-sized deltas; offered tools, it calls the
+  one whose name the caller says, with arguments read from the words after
+  each parameter's name (:func:`tool_call_in`), so tests and benchmarks can
+  drive function calling without a model.
 * :class:`InstantTTS` streams all-zero PCM16 as long as the text would take to
   say at :data:`CHARS_PER_S`, in :data:`CHUNK_MS` chunks.
 """
 
+import json
 import logging
 import re
 import time
 from collections.abc import Iterator, Sequence
-from typing import cast
+from typing import Any, cast
 
 import redis
 
 from workers.audio import SAMPLE_WIDTH, validate_pcm16
-from workers.engines.base import EngineError, Message, Transcript
+from workers.engines.base import EngineError, Message, ToolCall, ToolSpec, Transcript
 from workers.engines.prompts import intent_names
 
 logger = logging.getLogger(__name__)
@@ -122,6 +126,45 @@ def _mentions(words: list[str], name: str) -> bool:
     return not KEYWORDS.get(name, frozenset()).isdisjoint(words)
 
 
+def _argument(text: str, name: str, schema: dict[str, Any]) -> Any:
+    """The word after parameter ``name`` (``is`` or ``:`` allowed between), typed
+    per ``schema``; None when the caller did not say it."""
+    phrase = r"\W+".join(map(re.escape, _words(name)))
+    found = re.search(rf"\b{phrase}\b(?:\s+is|\s*:)?\s+([\w@.+-]+)", text, re.IGNORECASE)
+    if not found:
+        return None
+    word = found.group(1).rstrip(".")
+    kind = schema.get("type")
+    if kind == "integer" and re.fullmatch(r"-?\d+", word):
+        return int(word)
+    if kind == "number" and re.fullmatch(r"-?\d+(?:\.\d+)?", word):
+        return float(word)
+    if kind == "boolean":
+        return word.lower() in ("yes", "true")
+    return word
+
+
+def tool_call_in(text: str, tools: Sequence[ToolSpec]) -> ToolCall | None:
+    """The call of the first tool whose name (``_`` read as a space) ``text`` says.
+
+    Each parameter named in the text takes the word after its name: "check
+    order, order id 4711" calls ``check_order`` with ``{"order_id": "4711"}``.
+    Arguments are not checked here: the tool runner validates them, as it
+    must for a real model.
+    """
+    words = f" {' '.join(_words(text))} "
+    for tool in tools:
+        if f" {' '.join(_words(tool['name']))} " in words:
+            properties = tool.get("parameters", {}).get("properties", {})
+            arguments = {
+                name: value
+                for name, schema in properties.items()
+                if (value := _argument(text, name, schema)) is not None
+            }
+            return ToolCall(tool["name"], arguments)
+    return None
+
+
 class InstantLLM:
     """A keyword classifier and a fixed streamed reply."""
 
@@ -141,6 +184,29 @@ class InstantLLM:
             if self._token_delay_s:
                 time.sleep(self._token_delay_s)
             yield token
+
+    def stream_or_call(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        model: str,
+        temperature: float,
+        max_tokens: int,
+    ) -> Iterator[str | ToolCall]:
+        """A :func:`tool_call_in` the caller's last message, else :meth:`stream`.
+
+        The call takes as long as its JSON would take to generate at the token
+        delay, as a model's would.
+        """
+        last = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
+        call = tool_call_in(last, tools)
+        if call is None:
+            yield from self.stream(messages, model, temperature, max_tokens)
+            return
+        if self._token_delay_s:
+            as_json = json.dumps({"name": call.name, "arguments": call.arguments})
+            time.sleep(self._token_delay_s * len(re.findall(r" ?\w+|[^\w\s]", as_json)))
+        yield call
 
     def classify(
         self, text: str, intents: Sequence[dict[str, str]], model: str, temperature: float

@@ -1,12 +1,16 @@
 """Local LLM: one GGUF model through llama.cpp (``llama-cpp-python``) on the CPU.
 
-Consumes chat messages (responder) or a caller's text plus the agent's intents
-(classifier); produces text deltas or one intent name. The process serves the
+Consumes chat messages (responder, with the agent's tools when it has some)
+or a caller's text plus the agent's intents (classifier); produces text
+deltas, a tool call (chosen by a JSON-schema constrained completion) or one
+intent name. The process serves the
 one GGUF from ``LLM_MODEL_PATH`` (default: bundled SmolLM2-135M-Instruct)
 whatever Ollama tag an agent names, so agents work unchanged offline.
 """
 
 import atexit
+import json
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -16,8 +20,16 @@ from typing import cast
 import numpy as np
 from llama_cpp import CreateChatCompletionStreamResponse, Llama
 
-from workers.engines.base import EngineError, Message
-from workers.engines.prompts import classification_prompt, intent_names
+from workers.engines.base import EngineError, Message, ToolCall, ToolSpec
+from workers.engines.prompts import (
+    classification_prompt,
+    intent_names,
+    tool_arguments_prompt,
+    tool_choice_prompt,
+    tool_choice_schema,
+)
+
+logger = logging.getLogger(__name__)
 
 # 2048 tokens hold a system prompt, ten turns of history and a reply.
 N_CTX = 2048
@@ -30,6 +42,8 @@ TEMPLATE_TOKENS = 8
 CONTENT_FREE = "N/A"
 # Intent sets whose calibration is kept (two forward passes each to redo).
 MAX_CACHED_PRIORS = 64
+# A tool choice is one short JSON object; this bounds a runaway one.
+TOOL_CHOICE_MAX_TOKENS = 160
 
 
 class LlamaCppLLM:
@@ -76,6 +90,70 @@ class LlamaCppLLM:
                         yield content
             except (RuntimeError, ValueError) as exc:  # llama.cpp decode / context errors
                 raise EngineError("llm", self.provider, "failed", f"llama.cpp: {exc}") from exc
+
+    def stream_or_call(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        model: str,
+        temperature: float,
+        max_tokens: int,
+    ) -> Iterator[str | ToolCall]:
+        """A tool call when the constrained choice names a tool, else :meth:`stream`.
+
+        llama.cpp has no native tool calling for an arbitrary GGUF's chat
+        template, so the choice is a separate completion whose grammar (from
+        :func:`tool_choice_schema`) only admits a known tool or ``"none"``,
+        then one for the arguments under the tool's own schema.
+        """
+        call = self._choose_tool(messages, tools)
+        if call is not None:
+            yield call
+            return
+        yield from self.stream(messages, model, temperature, max_tokens)
+
+    def _choose_tool(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec]
+    ) -> ToolCall | None:
+        """Two short constrained completions: which tool (or none), then its arguments.
+
+        Asking for the name alone first, then for the arguments under the
+        chosen tool's own schema, works better with a small model than one
+        object holding both (SmolLM2-135M filled order numbers right when asked
+        for the arguments alone, and wrote placeholders in the joint form).
+        """
+        # The caller's last words: history would crowd a small context window,
+        # and the choice is about this turn.
+        last = [m for m in messages if m.get("role") == "user"][-1:]
+        choice = self._constrained_json(tool_choice_prompt(tools), last, tool_choice_schema(tools))
+        tool = next((t for t in tools if t["name"] == choice.get("tool")), None)
+        if tool is None:
+            return None  # {"tool": "none"}: answer in words
+        arguments = self._constrained_json(tool_arguments_prompt(tool), last, tool["parameters"])
+        return ToolCall(tool["name"], arguments)
+
+    def _constrained_json(self, system: str, messages: list[Message], schema: dict) -> dict:
+        """The model's answer under ``schema`` (a JSON object); {} when it is cut off."""
+        prompt = [{"role": "system", "content": system}, *messages]
+        with self._lock:
+            try:
+                result = self._llm.create_chat_completion(
+                    messages=self._fit(prompt, N_CTX - TOOL_CHOICE_MAX_TOKENS),  # type: ignore[arg-type]
+                    response_format={"type": "json_object", "schema": schema},
+                    temperature=0.0,  # a decision, not prose: the likeliest answer
+                    max_tokens=TOOL_CHOICE_MAX_TOKENS,
+                )
+            except (RuntimeError, ValueError) as exc:
+                raise EngineError("llm", self.provider, "failed", f"llama.cpp: {exc}") from exc
+        content = cast(dict, result)["choices"][0]["message"].get("content") or ""
+        try:
+            # strict=False: the grammar lets a raw line break into a string.
+            value = json.loads(content, strict=False)
+        except json.JSONDecodeError:
+            # Cut off by the token cap: no choice is the safe reading.
+            logger.warning("constrained answer was not JSON: %r", content[:200])
+            return {}
+        return value if isinstance(value, dict) else {}
 
     def _fit(self, messages: Sequence[Message], budget: int) -> list[Message]:
         """Drop the oldest history turns until the prompt fits ``budget`` tokens.

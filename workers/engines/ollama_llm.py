@@ -1,8 +1,9 @@
 """Server LLM: Ollama through the ``ollama`` client (``/api/chat``, ``/api/tags``).
 
-Consumes chat messages (responder) or a caller's text plus the agent's intents
-(classifier); produces streamed text deltas (NDJSON from ``/api/chat``) or one
-intent name. The model and temperature come from the agent; ``keep_alive``
+Consumes chat messages (responder, with the agent's tools when it has some)
+or a caller's text plus the agent's intents (classifier); produces streamed
+text deltas (NDJSON from ``/api/chat``), a tool call (Ollama's ``tool_calls``)
+or one intent name. The model and temperature come from the agent; ``keep_alive``
 keeps it loaded on the server between turns.
 """
 
@@ -13,7 +14,7 @@ import httpx
 import ollama
 import pydantic
 
-from workers.engines.base import EngineError, Message
+from workers.engines.base import EngineError, Message, ToolCall, ToolSpec
 from workers.engines.http import status_error, transport_error
 from workers.engines.prompts import classification_prompt, intent_names
 
@@ -45,6 +46,46 @@ class OllamaLLM:
             for part in parts:
                 if part.message.content:
                     yield part.message.content
+
+    def stream_or_call(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        model: str,
+        temperature: float,
+        max_tokens: int,
+    ) -> Iterator[str | ToolCall]:
+        """One streamed ``/api/chat`` with ``tools``: text deltas, or the first tool call.
+
+        Ollama streams a tool call as a message whose ``tool_calls`` hold the
+        function's name and its arguments as a JSON object.
+        """
+        offered = [
+            {
+                "type": "function",
+                "function": {
+                    "name": t["name"],
+                    "description": t["description"],
+                    "parameters": t["parameters"],
+                },
+            }
+            for t in tools
+        ]
+        with self._errors(model):
+            parts = self._client.chat(
+                model=model,
+                messages=list(messages),
+                tools=offered,
+                stream=True,
+                keep_alive=self._keep_alive,
+                options={"temperature": temperature, "num_predict": max_tokens},
+            )
+            for part in parts:
+                if part.message.content:
+                    yield part.message.content
+                for call in part.message.tool_calls or []:
+                    yield ToolCall(call.function.name, dict(call.function.arguments or {}))
+                    return
 
     def classify(
         self, text: str, intents: Sequence[dict[str, str]], model: str, temperature: float

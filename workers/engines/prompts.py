@@ -1,4 +1,4 @@
-"""Classification prompt shared by the LLM engines.
+"""Classification and tool-choice prompts shared by the LLM engines.
 
 A plain few-shot completion prompt ("Message: … / Intent: …") suits small
 models better than a chat-formatted instruction: measured on bench/intents.py
@@ -10,8 +10,9 @@ from being the most recent one.
 """
 
 from collections.abc import Sequence
+from typing import Any
 
-from workers.engines.base import EngineError
+from workers.engines.base import EngineError, ToolSpec
 
 EXAMPLES: dict[str, tuple[str, str]] = {
     "greeting": ("hello there", "good morning, hi"),
@@ -52,3 +53,38 @@ def classification_prompt(text: str, intents: Sequence[dict[str, str]]) -> str:
     message = " ".join(text.split())[:MAX_TEXT_CHARS] or "(silence)"
     lines += [f"Message: {message}", "Intent:"]
     return "\n".join(lines)
+
+
+NO_TOOL = "none"
+
+
+def tool_choice_prompt(tools: Sequence[ToolSpec]) -> str:
+    """The system prompt of a constrained tool choice: the tools, the answer's form."""
+    lines = ["Decide whether the caller's last message needs one of these tools:"]
+    for tool in tools:
+        lines.append(f"- {tool['name']}: {tool['description']}")
+    lines += [
+        "",
+        f'Answer with JSON only: {{"tool": "<name>"}} to call a tool, or {{"tool": "{NO_TOOL}"}} '
+        "when no tool fits.",
+    ]
+    return "\n".join(lines)
+
+
+def tool_choice_schema(tools: Sequence[ToolSpec]) -> dict[str, Any]:
+    """A JSON Schema admitting one tool name, or none."""
+    names = [tool["name"] for tool in tools]
+    return {
+        "type": "object",
+        "properties": {"tool": {"type": "string", "enum": [*names, NO_TOOL]}},
+        "required": ["tool"],
+        "additionalProperties": False,
+    }
+
+
+def tool_arguments_prompt(tool: ToolSpec) -> str:
+    """The system prompt asking for ``tool``'s arguments (its schema constrains the answer)."""
+    return (
+        f"Fill in the arguments of the tool {tool['name']} ({tool['description']}) "
+        "from the caller's words. Answer with JSON only."
+    )

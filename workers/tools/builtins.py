@@ -1,0 +1,54 @@
+"""The built-in tools and the stored definitions the runner reads at call time.
+
+Consumes an agent id (and a query for ``lookup_knowledge``); produces the
+stored HTTP tool (URL and header secrets: they never travel in the job), the
+operator's transfer number, or the knowledge excerpt to speak.
+"""
+
+from typing import Any
+
+from agents.models import Agent
+from workers.tools.net import ToolFailure
+
+TRANSFER_LINE = "Please hold while I transfer you to a colleague."
+KNOWLEDGE_HITS = 3
+# About two spoken sentences of the best passage.
+KNOWLEDGE_SAY_CHARS = 300
+
+
+def _stored(agent_id: int, name: str) -> dict[str, Any]:
+    tools = Agent.objects.filter(pk=agent_id).values_list("tools", flat=True).first() or []
+    tool = next((t for t in tools if t.get("name") == name), None)
+    if tool is None:
+        # The operator removed it after the turn started.
+        raise ToolFailure("unknown_tool", f"The agent has no tool {name!r} any more.")
+    return tool
+
+
+def stored_tool(agent_id: int, name: str) -> dict[str, Any]:
+    """The HTTP tool ``name`` as stored, secrets included."""
+    return _stored(agent_id, name)
+
+
+def transfer_number(agent_id: int) -> str:
+    """The operator's number of the ``transfer_call`` built-in."""
+    return str(_stored(agent_id, "transfer_call")["to"])
+
+
+def lookup_knowledge(agent_id: int, query: str) -> str:
+    """The best passages of the agent's knowledge for ``query``, as speech.
+
+    Adapter over ``agents.knowledge.search(agent_id, query, k)``, built on
+    another branch (issue 12, part A): until it is there this is
+    ``unavailable``. A hit may be an object or a dict with ``content``.
+    """
+    try:
+        from agents.knowledge import search  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as exc:
+        raise ToolFailure("unavailable", "This platform has no knowledge search.") from exc
+    hits = list(search(agent_id, query, k=KNOWLEDGE_HITS))
+    if not hits:
+        raise ToolFailure("not_found", f"Nothing in the knowledge matches {query[:60]!r}.")
+    first = hits[0]
+    content = first.get("content", "") if isinstance(first, dict) else getattr(first, "content", "")
+    return " ".join(str(content).split())[:KNOWLEDGE_SAY_CHARS]
