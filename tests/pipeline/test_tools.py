@@ -210,7 +210,6 @@ def test_the_same_turn_run_twice_calls_the_operator_once(
         "channel_name": "tools-test.redelivery",
         "turn_id": 0,  # the current turn of a call nobody has spoken in yet
         "agent": call.agent.pipeline_config(),
-        "history": [],
         "t0": time.time(),
     }
     with celery_app.connection_for_write(tools_stack.redis_url) as connection:
