@@ -92,6 +92,7 @@ class AgentForm(forms.ModelForm):
             "voice",
             "is_active",
             "phone_number",
+            "record_calls",
         ]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),
@@ -113,6 +114,8 @@ class AgentForm(forms.ModelForm):
             "responder_temperature": "0 to 2; higher values make replies more varied.",
             "phone_number": "A Twilio number in E.164 form, e.g. +15551234567: calls to it "
             "reach this agent, and outbound calls come from it. Leave empty for web calls only.",
+            "record_calls": "Keep a stereo recording of each call (caller left, agent right) "
+            "beside its transcript.",
         }
 
     def full_clean(self) -> None:

@@ -101,6 +101,11 @@ class Agent(models.Model):
         help_text="E.164, e.g. +15551234567: calls to this Twilio number reach this agent.",
         error_messages={"unique": "Another agent already answers this phone number."},
     )
+    # Calls to this agent are recorded (calls/recording.py, docs/recordings.md).
+    record_calls = models.BooleanField(
+        default=False,
+        help_text="Record every call: the caller and the agent on two channels of one WAV file.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -76,6 +76,7 @@ class AgentIn(InputSchema):
     voice: str = Field(DEFAULT_VOICE, min_length=1, max_length=100)
     is_active: bool = True
     phone_number: PhoneNumberIn = None
+    record_calls: bool = False
 
 
 def no_default_in_schema(schema: dict[str, Any]) -> None:
@@ -110,6 +111,7 @@ class AgentPatch(InputSchema):
     voice: str = omittable(min_length=1, max_length=100)
     is_active: bool = omittable()
     phone_number: PhoneNumberIn = None
+    record_calls: bool = omittable()
 
 
 class AgentFilters(InputSchema):
@@ -131,6 +133,7 @@ class AgentOut(Schema):
     voice: str
     is_active: bool
     phone_number: str | None
+    record_calls: bool
     created_at: datetime
     updated_at: datetime
 
