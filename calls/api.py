@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Status
@@ -218,7 +218,11 @@ def recording(request: HttpRequest, session_id: UUID) -> HttpResponseBase:
     recording was deleted after RECORDING_RETENTION_DAYS, or it is still being
     stored (just after the call ended).
     """
-    return recording_response(request, owned_session(request, session_id))
+    session = owned_session(request, session_id)
+    try:
+        return recording_response(request, session)
+    except Http404 as exc:
+        raise HttpError(404, str(exc)) from exc  # say why, not just "Not found."
 
 
 @router.get("/stats", response=StatsOut)
