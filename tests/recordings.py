@@ -75,7 +75,9 @@ class Energy:
     def span(self, channel: str, start: float, end: float) -> np.ndarray:
         """The windows of ``channel`` wholly inside ``start``..``end`` seconds."""
         values = self.left if channel == "left" else self.right
-        return values[self.window(start) + 1 : self.window(end)]
+        span = values[self.window(start) + 1 : self.window(end)]
+        assert span.size, f"no whole window between {start:.2f} and {end:.2f} s"
+        return span
 
 
 def channel_energy(wav_bytes: bytes) -> Energy:
