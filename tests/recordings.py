@@ -49,8 +49,9 @@ def make_recording(session: CallSession, spool: Path, length_s: float = 6.0) -> 
     record_turn(str(session.id), 1, "agent", text="We open at nine.")
     clock = Clock()
     recorder = CallRecorder(spool / f"{session.id}.wav", clock=clock)
-    feed_caller(recorder, clock, 1.0, 1.0)
-    recorder.mark(1, "user")
+    feed_caller(recorder, clock, 1.0, 0.3)
+    recorder.mark(1, "user")  # noticed after some speech: marked a pre-roll earlier, at 1 s
+    feed_caller(recorder, clock, 1.3, 0.7)
     clock.t = 3.0
     recorder.mark(1, "agent")
     recorder.agent(tone(2.0, 22050), 22050)

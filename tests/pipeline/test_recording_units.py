@@ -34,7 +34,8 @@ def test_caller_left_agent_right_on_the_call_clock(tmp_path: Path) -> None:
     assert (energy.span("right", 1.0, 2.0) < QUIET).all()
     assert (energy.span("right", 3.0, 5.0) > LOUD).all()
     assert (energy.span("left", 3.0, 5.0) < QUIET).all()
-    assert (energy.span("left", 0.0, 1.0) < QUIET).all() and (energy.span("right", 5.0, 6.0) < QUIET).all()
+    assert (energy.span("left", 0.0, 1.0) < QUIET).all()
+    assert (energy.span("right", 5.0, 6.0) < QUIET).all()
 
 
 def test_replies_queue_behind_what_is_still_playing(tmp_path: Path) -> None:
