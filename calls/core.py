@@ -25,6 +25,11 @@ worker's failure report does the same at once, and either way the caller gets
 ``error`` ``turn_failed`` and then the fallback line. Redis or database
 outages answer ``service_unavailable`` and the call goes on.
 
+A call whose agent records calls is recorded here too, whatever the
+transport: the core hands calls/recording.py the caller's audio as it arrives,
+the reply audio as it goes out, each barge-in and each turn's start, and
+stores the file when the connection ends (docs/recordings.md).
+
 The owner's quotas (calls/quotas.py) apply here, whatever the transport: a
 connection beyond their live calls at once is refused (4429), and a caller
 turn beyond their turns per minute is answered ``quota_exceeded``, not run.

@@ -1,4 +1,4 @@
-"""Call sessions and their turns: the persisted record of every conversation."""
+"""Call sessions, their turns and recordings: the persisted record of every conversation."""
 
 import re
 import uuid

@@ -155,6 +155,7 @@ def test_the_admin_links_the_recording(client, make_user, recorded):
     response = client.get(link, HTTP_RANGE="bytes=0-3")
     assert response.status_code == 206 and body(response) == b"RIFF"
     unrecorded = start_session(recorded.session.agent, recorded.session.user)
-    assert b"recording.wav" not in client.get(
-        f"/admin/calls/callsession/{unrecorded.id}/change/"
-    ).content
+    assert (
+        b"recording.wav"
+        not in client.get(f"/admin/calls/callsession/{unrecorded.id}/change/").content
+    )
