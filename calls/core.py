@@ -244,7 +244,10 @@ class CallCore:
                 return refusal
             self.user_id = session.user_id
             self.agent = session.agent.pipeline_config()
-            self.record = session.agent.record_calls
+            # A scenario run has no caller on the line: nothing worth keeping.
+            self.record = (
+                session.agent.record_calls and session.channel != CallSession.Channel.SCENARIO
+            )
             # Saved turns are the floor: Redis may have lost the counter (restart).
             self.turn_id = await resume_turn(self.redis, self.session_id, last_saved_turn)
         except SERVICE_ERRORS as exc:

@@ -140,7 +140,10 @@ class Recording(models.Model):
 
     def offsets(self) -> dict[tuple[int, str], float]:
         """Seconds into the recording of each (turn id, speaker) that has a mark."""
-        return {(mark["turn_id"], mark["speaker"]): mark["ms"] / 1000 for mark in self.marks}
+        # Reversed, so a turn marked twice keeps its first mark.
+        return {
+            (mark["turn_id"], mark["speaker"]): mark["ms"] / 1000 for mark in reversed(self.marks)
+        }
 
 
 @receiver(post_delete, sender=Recording)
