@@ -2,7 +2,8 @@
 a real daphne and real workers on the instant engines (the agent speaks a
 tone), and the stored WAV is read back: the caller's speech on the left
 channel, the agent's audio on the right, each where the handset sent or played
-it, as long as the call; after a barge-in the agent's cut-off audio is absent."""
+it, as long as the call; after a barge-in (a phone caller talking over the
+agent, a protocol-v1 ``interrupt``) the agent's cut-off audio is absent."""
 
 import asyncio
 import time
@@ -22,6 +23,7 @@ from workers.tts import split_sentences
 from .instant_stack import InstantStack, start_instant_stack
 from .test_e2e import question_16k  # noqa: F401  (fixture)
 from .test_twilio_stream import AGENT_NUMBER, Phone, answered_call, incoming_call, speech
+from .wire import close_code, next_event, open_socket, send_json
 
 pytestmark = pytest.mark.e2e
 
@@ -164,3 +166,34 @@ def test_agent_audio_cut_by_a_barge_in_is_not_in_the_recording(
     assert (energy.span("right", barge_in + 1.0, energy.seconds) < QUIET).all()
     assert (energy.span("left", barge_in + EDGE_S, barge_in + 1.5) > LOUD).mean() > 0.6
     assert phone.clears == 1
+
+
+def test_a_protocol_v1_interrupt_cuts_the_recording_too(recording_stack, make_call):
+    call = make_call(name="Recorded socket", greeting=LONG_GREETING, record_calls=True)
+
+    async def scenario() -> tuple[float, float, float, float]:
+        loop = asyncio.get_running_loop()
+        ws = await open_socket(recording_stack.server.ws_url(call.session_id), token=call.token)
+        began = loop.time()
+        await next_event(ws, "ready")
+        await next_event(ws, "audio.start", timeout=30)
+        playing = loop.time()
+        await asyncio.sleep(1.5)
+        interrupted = loop.time()
+        await send_json(ws, type="interrupt")
+        await next_event(ws, "interrupted")
+        await asyncio.sleep(1.5)
+        await send_json(ws, type="end")
+        await close_code(ws)
+        return began, playing, interrupted, loop.time()
+
+    began, playing, interrupted, closed = asyncio.run(scenario())
+    energy = stored_recording(call.session)
+
+    assert abs(energy.seconds - (closed - began)) < 0.5
+    uncut_end = playing - began + speech_samples(LONG_GREETING) / SAMPLE_RATE
+    assert uncut_end > closed - began
+    assert (
+        energy.span("right", playing - began + EDGE_S, interrupted - began - EDGE_S) > LOUD
+    ).all()
+    assert (energy.span("right", interrupted - began + EDGE_S, energy.seconds) < QUIET).all()
