@@ -20,7 +20,7 @@ def recorded(agent, user, tmp_path: Path) -> Iterator[Recording]:
     session = start_session(agent, user)
     recording = make_recording(session, tmp_path)
     yield recording
-    recording.file.storage.delete(recording.file.name)  # on_commit never runs in a test transaction
+    recording.file.storage.delete(str(recording.file.name))  # on_commit never runs in a test transaction
 
 
 def url(recording: Recording) -> str:

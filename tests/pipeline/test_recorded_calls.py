@@ -45,13 +45,14 @@ STORED_TIMEOUT_S = 30.0
 def recording_stack(live_server_factory, live_log_dir) -> Iterator[InstantStack]:
     """daphne and workers on the instant engines, taking signed Twilio webhooks."""
     rest = twilio_server()
-    twilio = {
-        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "TWILIO_API_BASE": rest.url,
-    }
     with start_instant_stack(
-        live_server_factory, live_log_dir, PIPELINE_QUEUES, tag="-rec", **twilio
+        live_server_factory,
+        live_log_dir,
+        PIPELINE_QUEUES,
+        tag="-rec",
+        TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+        TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+        TWILIO_API_BASE=rest.url,
     ) as stack:
         yield stack
     rest.close()
