@@ -20,7 +20,8 @@ def recorded(agent, user, tmp_path: Path) -> Iterator[Recording]:
     session = start_session(agent, user)
     recording = make_recording(session, tmp_path)
     yield recording
-    recording.file.storage.delete(str(recording.file.name))  # on_commit never runs in a test transaction
+    # Deleting the row would not remove the file: on_commit never runs in a test transaction.
+    recording.file.storage.delete(str(recording.file.name))
 
 
 def url(recording: Recording) -> str:
