@@ -20,7 +20,7 @@ from calls.services import start_session
 from tests.pipeline.conftest import wait_until_disconnected
 from tests.recordings import Energy, channel_energy, make_recording
 
-from .conftest import DATA, LEAD_SILENCE_S, log_in
+from .conftest import DATA, LEAD_SILENCE_S, TRAIL_SILENCE_S, log_in
 from .test_call import CONVERSATION_TIMEOUT_MS, start_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,10 +30,9 @@ PLAYER = "document.getElementById('recording-player')"
 CALL = "document.getElementById('call')"
 
 
-def loud_stretch(values: np.ndarray, after: float = 0.0) -> tuple[float, float]:
-    """The first and last loud window's start (seconds) at or after ``after``."""
-    loud = np.flatnonzero(values > LOUD)
-    loud = loud[loud >= round(after / 0.1)]
+def loud_stretch(values: np.ndarray, before: float) -> tuple[float, float]:
+    """The start of the first loud window and the end of the last one before ``before`` s."""
+    loud = np.flatnonzero(values[: round(before / 0.1)] > LOUD)
     assert loud.size, "nothing loud on this channel"
     return loud[0] * 0.1, (loud[-1] + 1) * 0.1
 
@@ -91,14 +90,17 @@ def test_a_recorded_browser_call(page: Page, make_user, celery_workers) -> None:
     energy = stored(session)
     assert energy.rate == 16000
     assert abs(energy.seconds - ended) < 0.5, (energy.seconds, ended)
+    # Chromium loops the fake microphone's file: a slow answer may hear the
+    # question again. Only the first time round is checked.
+    loop_s = LEAD_SILENCE_S + question_seconds() + TRAIL_SILENCE_S
     # The fake microphone's question, after its lead silence, on the left only.
-    spoke, stopped = loud_stretch(energy.left)
+    spoke, stopped = loud_stretch(energy.left, loop_s)
     assert LEAD_SILENCE_S - 0.5 < spoke < LEAD_SILENCE_S + 1.5, spoke
     assert abs((stopped - spoke) - question_seconds()) < 0.8, (spoke, stopped)
     assert (energy.span("right", spoke, stopped) < QUIET).all()
     # The spoken answer on the right, from when its audio reached the page, for
     # as long as that audio lasts (Piper pads each sentence with a little silence).
-    answered, finished = loud_stretch(energy.right)
+    answered, finished = loud_stretch(energy.right, loop_s)
     assert answered > stopped
     assert abs(answered - first_audio) < 0.5, (answered, first_audio)
     assert audio_s - 1.0 < finished - answered < audio_s + 0.3, (answered, finished, audio_s)
