@@ -26,7 +26,14 @@ class AgentAdmin(admin.ModelAdmin):
         "responder_model",
         "updated_at",
     )
-    list_filter = ("is_active", "language", "classifier_model", "responder_model", "created_at")
+    list_filter = (
+        "is_active",
+        "record_calls",
+        "language",
+        "classifier_model",
+        "responder_model",
+        "created_at",
+    )
     search_fields = ("name", "description", "phone_number", "owner__username", "owner__email")
     list_select_related = ("owner",)
     autocomplete_fields = ("owner",)
@@ -34,6 +41,7 @@ class AgentAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("owner", "name", "description", "is_active")}),
         ("Telephony", {"fields": ("phone_number",)}),
+        ("Recording", {"fields": ("record_calls",)}),
         ("Conversation", {"fields": ("system_prompt", "greeting", "language", "intents")}),
         ("Tools", {"fields": ("tools",)}),
         (

@@ -126,6 +126,7 @@ class AgentForm(ToolsFormMixin):
             "is_active",
             "phone_number",
             "tools",
+            "record_calls",
         ]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),
@@ -147,6 +148,8 @@ class AgentForm(ToolsFormMixin):
             "responder_temperature": "0 to 2; higher values make replies more varied.",
             "phone_number": "A Twilio number in E.164 form, e.g. +15551234567: calls to it "
             "reach this agent, and outbound calls come from it. Leave empty for web calls only.",
+            "record_calls": "Keep a stereo recording of each call (caller left, agent right) "
+            "beside its transcript.",
         }
 
     def full_clean(self) -> None:

@@ -107,6 +107,11 @@ class Agent(models.Model):
     # HTTP tools and built-ins the responder may call (agents/tools.py,
     # docs/tools.md); header values are secrets, masked outside the database.
     tools = models.JSONField(default=list, blank=True, validators=[validate_tools])
+    # Calls to this agent are recorded (calls/recording.py, docs/recordings.md).
+    record_calls = models.BooleanField(
+        default=False,
+        help_text="Record every call: the caller and the agent on two channels of one WAV file.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

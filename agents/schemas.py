@@ -118,6 +118,7 @@ class AgentIn(InputSchema):
     is_active: bool = True
     phone_number: PhoneNumberIn = None
     tools: ToolsIn = Field(default_factory=list)
+    record_calls: bool = False
 
 
 def no_default_in_schema(schema: dict[str, Any]) -> None:
@@ -153,6 +154,7 @@ class AgentPatch(InputSchema):
     is_active: bool = omittable()
     phone_number: PhoneNumberIn = None
     tools: ToolsIn = omittable()
+    record_calls: bool = omittable()
 
 
 class AgentFilters(InputSchema):
@@ -175,6 +177,7 @@ class AgentOut(Schema):
     is_active: bool
     phone_number: str | None
     tools: list[dict[str, Any]]
+    record_calls: bool
     created_at: datetime
     updated_at: datetime
 

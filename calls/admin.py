@@ -1,10 +1,19 @@
-"""Admin for call sessions (with their turns inline, read-only) and turns."""
+"""Admin for call sessions (with their turns inline, read-only, and a link to
+their recording) and turns."""
+
+from uuid import UUID
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 
-from .models import CallSession, Turn
+from .models import CallSession, Recording, Turn
+from .recording import recording_response
 from .services import end_session
 
 TIMINGS = ("stt_ms", "classify_ms", "first_token_ms", "first_audio_ms", "total_ms")
@@ -71,6 +80,7 @@ class CallSessionAdmin(admin.ModelAdmin):
         "ended_at",
         "turn_count",
         "metrics",
+        "recording_link",
     )
     fields = ("id", "agent", "user", "status", "end_reason", *readonly_fields[1:])
     date_hierarchy = "started_at"
@@ -81,6 +91,32 @@ class CallSessionAdmin(admin.ModelAdmin):
         queryset, _ = super().get_search_results(request, queryset, search_term)
         # Searching turn text joins many rows per session; collapse them.
         return queryset.distinct(), False
+
+    def get_urls(self) -> list[URLPattern]:
+        recording = self.admin_site.admin_view(self.recording_view)
+        return [
+            path("<uuid:session_id>/recording.wav", recording, name="calls_callsession_recording"),
+            *super().get_urls(),
+        ]
+
+    def recording_view(self, request: HttpRequest, session_id: UUID) -> HttpResponseBase:
+        """Any session's recording, for staff who may view sessions."""
+        session = get_object_or_404(CallSession, pk=session_id)
+        if not self.has_view_permission(request, session):
+            raise PermissionDenied
+        return recording_response(request, session)
+
+    @admin.display(description="recording")
+    def recording_link(self, obj: CallSession) -> str:
+        """The recording, played by the owner-checked route (an admin may see any)."""
+        recording = Recording.objects.filter(session=obj).first()
+        if recording is None:
+            return "–"
+        return format_html(
+            '<a href="{}">recording.wav</a> ({} s)',
+            reverse("admin:calls_callsession_recording", args=[obj.pk]),
+            round(recording.duration_ms / 1000),
+        )
 
     @admin.action(description="End selected sessions")
     def end_sessions(self, request: HttpRequest, queryset: QuerySet[CallSession]) -> None:

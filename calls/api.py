@@ -14,7 +14,8 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Status
 from ninja.errors import HttpError
@@ -34,6 +35,7 @@ from voiceproj.pagination import Pages
 
 from .export import transcript_text_download
 from .models import CallSession, Turn
+from .recording import recording_response
 from .schemas import (
     CallIn,
     CallOut,
@@ -188,6 +190,39 @@ def transcript(request: HttpRequest, session_id: UUID, format: Literal["json", "
     if format == "txt":
         return transcript_text_download(session, rows)
     return {"session": session, "turns": rows}
+
+
+@router.get(
+    "/sessions/{session_id}/recording",
+    response={200: None, 404: ErrorOut},
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "The call's recording: a stereo PCM16 WAV, the caller on the "
+                "left channel and the agent on the right, as long as the call",
+                "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}},
+                "headers": {"Accept-Ranges": {"schema": {"type": "string"}}},
+            },
+            206: {
+                "description": "The byte range the `Range` header asked for, with `Content-Range`",
+                "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            416: {"description": "The range starts past the end of the file"},
+        }
+    },
+)
+def recording(request: HttpRequest, session_id: UUID) -> HttpResponseBase:
+    """The session's recording (``audio/wav``); HTTP range requests seek in it.
+
+    404 when the call was not recorded: its agent had ``record_calls`` off, the
+    recording was deleted after RECORDING_RETENTION_DAYS, or it is still being
+    stored (just after the call ended).
+    """
+    session = owned_session(request, session_id)
+    try:
+        return recording_response(request, session)
+    except Http404 as exc:
+        raise HttpError(404, str(exc)) from exc  # say why, not just "Not found."
 
 
 @router.get("/stats", response=StatsOut)

@@ -25,6 +25,11 @@ worker's failure report does the same at once, and either way the caller gets
 ``error`` ``turn_failed`` and then the fallback line. Redis or database
 outages answer ``service_unavailable`` and the call goes on.
 
+A call whose agent records calls is recorded here too, whatever the
+transport: the core hands calls/recording.py the caller's audio as it arrives,
+the reply audio as it goes out, each barge-in and each turn's start, and
+stores the file when the connection ends (docs/recordings.md).
+
 The owner's quotas (calls/quotas.py) apply here, whatever the transport: a
 connection beyond their live calls at once is refused (4429), and a caller
 turn beyond their turns per minute is answered ``quota_exceeded``, not run.
@@ -39,6 +44,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import InterfaceError as DatabaseInterfaceError
 from django.db import OperationalError as DatabaseOperationalError
@@ -73,6 +79,7 @@ from .protocol import (
     check_text,
     frame_ms,
 )
+from .recording import CallRecorder, store
 from .services import end_session
 from .turnids import begin_turn, resume_turn
 from .turns import deliver_agent_turn
@@ -203,6 +210,7 @@ class CallCore:
         self.ended = False
         self.background: list[asyncio.Task[None]] = []
         self.reply: Reply | None = None
+        self.recorder: CallRecorder | None = None  # when the agent records its calls
         self.playing_until = 0.0  # monotonic time the caller's playback should end
         self.last_activity = time.monotonic()
         self.audio_received = False
@@ -237,6 +245,10 @@ class CallCore:
                 return refusal
             self.user_id = session.user_id
             self.agent = session.agent.pipeline_config()
+            # A scenario run has no caller on the line: nothing worth keeping.
+            self.record = (
+                session.agent.record_calls and session.channel != CallSession.Channel.SCENARIO
+            )
             # Saved turns are the floor: Redis may have lost the counter (restart).
             self.turn_id = await resume_turn(self.redis, self.session_id, last_saved_turn)
         except SERVICE_ERRORS as exc:
@@ -267,6 +279,12 @@ class CallCore:
         timer = _grace_timers.pop(self.session_id, None)
         if timer is not None:
             timer.cancel()
+        if self.record:
+            try:
+                self.recorder = CallRecorder.for_session(self.session_id)
+            except OSError as exc:
+                # A full or read-only spool disk costs the recording, not the call.
+                self.log.error("session %s: cannot record the call: %s", self.session_id, exc)
         await self.transport.send_event(
             {
                 "type": "ready",
@@ -306,7 +324,16 @@ class CallCore:
                 _grace_timers[self.session_id] = asyncio.create_task(
                     _end_after_grace(self.session_id)
                 )
+            if self.recorder is not None:
+                await self._safely(self._store_recording(self.recorder), "storing the recording")
         await self._safely(self.redis.aclose(), "closing Redis")
+
+    async def _store_recording(self, recorder: CallRecorder) -> None:
+        """Close the recording and hand it to the storage (an upload may take a
+        while: in a thread of its own, not the one the database calls share)."""
+        self.recorder = None
+        finished = recorder.finish()
+        await database_sync_to_async(store, thread_sensitive=False)(self.session_id, finished)
 
     async def end(self, reason: str) -> None:
         """End the session: make in-flight work stale, persist, tell the caller, close."""
@@ -431,9 +458,13 @@ class CallCore:
             await self._rate_limited(f"Audio arrives faster than real time; dropped {ms:.0f} ms.")
             return
         self.audio_received = True
-        for vad_event in self.endpointer.feed(self.resampler(frame)):
+        pcm = self.resampler(frame)
+        if self.recorder is not None:
+            self.recorder.caller(pcm)
+        for vad_event in self.endpointer.feed(pcm):
             if isinstance(vad_event, SpeechStarted):
                 await self._new_turn()
+                self._mark(self.turn_id, "user")
                 self.last_activity = time.monotonic()
                 await self.transport.send_event({"type": "speech.started", "turn_id": self.turn_id})
             elif isinstance(vad_event, SpeechEnded):
@@ -463,6 +494,7 @@ class CallCore:
             # The caller typed while talking: the typed turn wins.
             self.endpointer.flush()
         await self._new_turn()
+        self._mark(self.turn_id, "user")
         self.last_activity = time.monotonic()
         self.reply = Reply(turn_id=self.turn_id, t0=time.time())
         await self._start_task(TEXT_TURN_TASK, text=text)
@@ -519,6 +551,8 @@ class CallCore:
         if not busy:
             return
         self.playing_until = 0.0
+        if self.recorder is not None:
+            self.recorder.barge_in()
         turn = old_reply.turn_id if old_reply else 0
         TURNS.labels(outcome="interrupted").inc()
         if notify:
@@ -703,6 +737,7 @@ class CallCore:
             if not reply.audio_started:
                 reply.audio_started = True
                 reply.first_audio_at = time.time()
+                self._mark(reply.turn_id, "agent")
                 await self.transport.send_event(
                     {
                         "type": "audio.start",
@@ -714,8 +749,15 @@ class CallCore:
                 await self.transport.send_audio(
                     chunk[start : start + MAX_AUDIO_PIECE], reply.sample_rate
                 )
+            if self.recorder is not None:
+                self.recorder.agent(chunk, reply.sample_rate)
             duration = len(chunk) / BYTES_PER_SAMPLE / reply.sample_rate
             self.playing_until = max(self.playing_until, time.monotonic()) + duration
+
+    def _mark(self, turn_id: int, speaker: str) -> None:
+        """Note where a turn begins in the recording, if the call is recorded."""
+        if self.recorder is not None:
+            self.recorder.mark(turn_id, speaker)
 
     async def _finish_if_complete(self, reply: Reply) -> None:
         if reply.complete and not reply.finished:

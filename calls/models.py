@@ -1,11 +1,15 @@
-"""Call sessions and their turns: the persisted record of every conversation."""
+"""Call sessions, their turns and recordings: the persisted record of every conversation."""
 
 import re
 import uuid
+from typing import Any
 
 from django.conf import settings
+from django.core.files.storage import Storage, storages
 from django.core.validators import RegexValidator
-from django.db import models
+from django.db import models, transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 
 from voiceproj.phone import PhoneNumberField
 
@@ -111,3 +115,44 @@ class Turn(models.Model):
 
     def __str__(self) -> str:
         return f"{self.speaker} #{self.index}: {self.text[:40]}"
+
+
+def recordings_storage() -> Storage:
+    """Where finished recordings are kept (STORAGES["recordings"], docs/recordings.md)."""
+    return storages["recordings"]
+
+
+class Recording(models.Model):
+    """A call's audio: one stereo PCM16 WAV, the caller left and the agent right,
+    as long as the call, in the "recordings" storage (calls/recording.py)."""
+
+    session = models.OneToOneField(
+        CallSession, on_delete=models.CASCADE, primary_key=True, related_name="recording"
+    )
+    file = models.FileField(storage=recordings_storage, max_length=200)
+    sample_rate = models.PositiveIntegerField()
+    duration_ms = models.PositiveIntegerField()
+    size_bytes = models.PositiveBigIntegerField()
+    # Where each turn begins in the recording: [{"turn_id", "speaker", "ms"}],
+    # so the session page can seek to a turn of the transcript.
+    marks = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"recording of {self.session_id}"
+
+    def offsets(self) -> dict[tuple[int, str], float]:
+        """Seconds into the recording of each (turn id, speaker) that has a mark."""
+        # Reversed, so a turn marked twice keeps its first mark.
+        return {
+            (mark["turn_id"], mark["speaker"]): mark["ms"] / 1000 for mark in reversed(self.marks)
+        }
+
+
+@receiver(post_delete, sender=Recording)
+def _delete_recording_file(sender: type[Recording], instance: Recording, **kwargs: Any) -> None:
+    """The file goes with its record (its session, agent or user deleted, or
+    retention), once the deletion is committed: a rollback keeps both."""
+    name, storage = instance.file.name, instance.file.storage
+    if name:
+        transaction.on_commit(lambda: storage.delete(name))

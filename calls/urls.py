@@ -11,6 +11,7 @@ urlpatterns = [
     path("sessions/", views.session_list, name="list"),
     path("sessions/<uuid:session_id>/", views.session_detail, name="detail"),
     path("sessions/<uuid:session_id>/end/", views.end, name="end"),
+    path("sessions/<uuid:session_id>/recording.wav", views.recording, name="recording"),
     path(
         "sessions/<uuid:session_id>/transcript.<str:fmt>",
         views.export,

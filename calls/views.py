@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -16,7 +17,8 @@ from voiceproj.errors import QuotaExceeded
 
 from .export import transcript_json, transcript_text_download, transcript_turns
 from .forms import SessionFilterForm, StartCallForm
-from .models import CallSession, Turn
+from .models import CallSession, Recording, Turn
+from .recording import recording_response
 from .services import TIMING_FIELDS, end_session, start_session, ws_path
 from .stats import dashboard_stats
 
@@ -175,11 +177,26 @@ def latency_chart(turns: list[Turn]) -> tuple[list[ChartRow], int]:
     return rows, scale
 
 
+def clock(seconds: float) -> str:
+    """``m:ss`` of a moment in a recording."""
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}:{rest:02d}"
+
+
 @login_required
 def session_detail(request: SignedInRequest, session_id: UUID) -> HttpResponse:
     session = owned_session(request, session_id)
     turns = transcript_turns(session)
     chart, scale = latency_chart(turns)
+    recorded = Recording.objects.filter(session=session).first()
+    if recorded is not None:
+        # Where each turn begins in the recording, for the player's seek links.
+        # Template-only attributes: Turn has no such fields, so setattr keeps mypy honest.
+        offsets = recorded.offsets()
+        for turn in turns:
+            offset = offsets.get((turn.turn_id, turn.speaker))
+            setattr(turn, "seek_s", offset)  # noqa: B010
+            setattr(turn, "seek_label", clock(offset) if offset is not None else "")  # noqa: B010
     return render(
         request,
         "calls/session_detail.html",
@@ -190,6 +207,8 @@ def session_detail(request: SignedInRequest, session_id: UUID) -> HttpResponse:
             "chart_scale": scale,
             "timing_labels": TIMING_LABELS,
             "intents": sorted({turn.intent for turn in turns if turn.intent}),
+            "recording": recorded,
+            "recording_length": clock(recorded.duration_ms / 1000) if recorded else "",
         },
     )
 
@@ -202,6 +221,12 @@ def end(request: SignedInRequest, session_id: UUID) -> HttpResponse:
         end_session(session, "ended from the web page")
         messages.success(request, "The call was ended.")
     return redirect("calls:detail", session_id=session.id)
+
+
+@login_required
+def recording(request: SignedInRequest, session_id: UUID) -> HttpResponseBase:
+    """The session's recording for the page's player (the API's, cookie-authenticated)."""
+    return recording_response(request, owned_session(request, session_id))
 
 
 @login_required

@@ -109,7 +109,12 @@ app.conf.update(
         "end-abandoned-sessions": {
             "task": "workers.housekeeping.end_abandoned_sessions",
             "schedule": 60.0,
-        }
+        },
+        # Recordings past RECORDING_RETENTION_DAYS (docs/recordings.md).
+        "delete-old-recordings": {
+            "task": "workers.housekeeping.delete_old_recordings",
+            "schedule": 3600.0,
+        },
     },
 )
 

@@ -25,6 +25,7 @@ SYNTHESIZE_TASK = "workers.tts.synthesize"
 SPEAK_TASK = "workers.tts.speak_text"
 END_ABANDONED_TASK = "workers.housekeeping.end_abandoned_sessions"
 PROBE_TASK = "workers.housekeeping.probe"
+DELETE_OLD_RECORDINGS_TASK = "workers.housekeeping.delete_old_recordings"
 RUN_SCENARIO_TASK = "calls.scenarios.tasks.run_scenario"
 
 PIPELINE_QUEUES = ("stt", "classify", "respond", "tts")
@@ -39,6 +40,7 @@ TASK_QUEUES: dict[str, str] = {
     SPEAK_TASK: "tts",
     END_ABANDONED_TASK: "default",
     PROBE_TASK: "default",
+    DELETE_OLD_RECORDINGS_TASK: "default",
     # Not a pipeline stage: a scenario run holds a call whose turns go through them.
     RUN_SCENARIO_TASK: "default",
 }

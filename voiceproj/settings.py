@@ -233,6 +233,51 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+# --- Call recordings (calls/recording.py, docs/recordings.md) ------------------
+# Uploaded and recorded files. Nothing under it is served by URL: a recording
+# is only ever answered by its owner-checked routes.
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
+# Where a call's recording grows while the call runs: a local disk of the web
+# process that carries the call. The finished file goes to the "recordings"
+# storage below when the call's connection ends.
+RECORDING_SPOOL_DIR = Path(env.str("RECORDING_SPOOL_DIR", default=str(MEDIA_ROOT / "spool")))
+# Recordings older than this many days are deleted (a beat task, hourly); 0 keeps them.
+RECORDING_RETENTION_DAYS = env.int("RECORDING_RETENTION_DAYS", default=30)
+if RECORDING_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("RECORDING_RETENTION_DAYS must be 0 (keep) or more days.")
+# Where finished recordings are kept: "local" (files under MEDIA_ROOT/recordings)
+# or "s3" (any S3-compatible bucket through django-storages, installed with the
+# `s3` extra: pip install '.[s3]').
+RECORDING_STORAGE = env.str("RECORDING_STORAGE", default="local")
+if RECORDING_STORAGE == "local":
+    RECORDINGS_BACKEND: dict[str, object] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        # No base_url: the files are private to their owners.
+        "OPTIONS": {"location": MEDIA_ROOT / "recordings", "base_url": None},
+    }
+elif RECORDING_STORAGE == "s3":
+    RECORDINGS_BACKEND = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("RECORDING_S3_BUCKET"),
+            "endpoint_url": env.str("RECORDING_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("RECORDING_S3_REGION", default="") or None,
+            "access_key": env.str("RECORDING_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("RECORDING_S3_SECRET_ACCESS_KEY", default="") or None,
+            "location": env.str("RECORDING_S3_PREFIX", default="recordings"),
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": False,
+        },
+    }
+else:
+    raise ImproperlyConfigured(f"RECORDING_STORAGE must be local or s3, not {RECORDING_STORAGE!r}")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "recordings": RECORDINGS_BACKEND,
+}
+
 # --- Redis, Channels, Celery -------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 

@@ -1,11 +1,13 @@
 """The default queue: periodic upkeep that no caller waits on.
 
 Consumes ``workers.housekeeping.end_abandoned_sessions`` (every minute from
-Celery beat, see ``beat_schedule`` in voiceproj/celery.py) and
+Celery beat, see ``beat_schedule`` in voiceproj/celery.py),
+``workers.housekeeping.delete_old_recordings`` (hourly) and
 ``workers.housekeeping.probe`` (bench/pipeline.py's hop-latency probe). Produces ended
 sessions (reason ``idle``) for calls that no socket holds and that saw no turn
 for the idle timeout plus the disconnect grace: the consumer ends idle and
-disconnected calls itself, but not when its daphne process died with them.
+disconnected calls itself, but not when its daphne process died with them;
+and deletes call recordings older than RECORDING_RETENTION_DAYS, files included.
 """
 
 import json
@@ -19,9 +21,14 @@ from django.db.models import Max
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from calls.models import CallSession
+from calls.models import CallSession, Recording
 from calls.services import end_session
-from voiceproj.pipeline import END_ABANDONED_TASK, PROBE_TASK, presence_key
+from voiceproj.pipeline import (
+    DELETE_OLD_RECORDINGS_TASK,
+    END_ABANDONED_TASK,
+    PROBE_TASK,
+    presence_key,
+)
 
 
 # Both limits are set: the global soft limit (100 s) above a task's own hard
@@ -47,6 +54,18 @@ def end_abandoned_sessions() -> int:
     finally:
         client.close()
     return ended
+
+
+@shared_task(name=DELETE_OLD_RECORDINGS_TASK, soft_time_limit=50, time_limit=60)
+def delete_old_recordings() -> int:
+    """Delete recordings older than RECORDING_RETENTION_DAYS (0 keeps them all);
+    return how many. Each file leaves the storage with its record (calls/models.py)."""
+    days = settings.RECORDING_RETENTION_DAYS
+    if not days:
+        return 0
+    old = Recording.objects.filter(created_at__lt=timezone.now() - timedelta(days=days))
+    deleted, _ = old.delete()
+    return deleted
 
 
 @shared_task(name=PROBE_TASK)

@@ -19,6 +19,7 @@ EXPECTED = {
     "/api/sessions/{session_id}/ticket": {"post"},
     "/api/sessions/{session_id}/turns": {"get"},
     "/api/sessions/{session_id}/transcript": {"get"},
+    "/api/sessions/{session_id}/recording": {"get"},
     "/api/stats": {"get"},
     "/api/health": {"get"},
     "/api/health/ready": {"get"},

@@ -8,13 +8,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import pytest
 import redis
 from django.conf import settings
 from django.test import override_settings
 
 from agents.models import DEFAULT_INTENTS
-from workers.audio import SAMPLE_WIDTH
+from workers.audio import SAMPLE_WIDTH, rms
 from workers.engines import get_llm, get_stt, get_tts, reset_engines
 from workers.engines.base import (
     EngineError,
@@ -162,13 +163,17 @@ def test_token_delay_paces_the_stream_when_asked(instant: None) -> None:
 
 
 @pytest.mark.parametrize("text", ["Hi.", "It streams a fixed reply of three short sentences."])
-def test_tts_is_silence_as_long_as_the_text_takes_to_say(instant: None, text: str) -> None:
+def test_tts_is_a_tone_as_long_as_the_text_takes_to_say(instant: None, text: str) -> None:
     tts = get_tts()
     chunks = list(tts.stream(text, "any-voice-name"))
 
     assert tts.sample_rate == 22050
     audio = b"".join(chunks)
-    assert audio == bytes(len(audio))
+    # A steady 440 Hz tone at a tenth of full scale: audible, never silence.
+    samples = np.frombuffer(audio, dtype="<i2")
+    crossings = np.count_nonzero(np.diff(np.signbit(samples).astype(np.int8)))
+    assert abs(crossings / 2 / (len(samples) / tts.sample_rate) - 440) < 10
+    assert 0.06 < rms(audio) < 0.08
     expected_bytes = len(text) / CHARS_PER_S * tts.sample_rate * SAMPLE_WIDTH
     assert abs(len(audio) - expected_bytes) <= CHUNK_BYTES
     # Fixed 100 ms chunks of whole samples, only the last one shorter.

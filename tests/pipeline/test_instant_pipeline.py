@@ -12,7 +12,14 @@ import redis
 from django.test import override_settings
 
 from workers.audio import SAMPLE_WIDTH, read_wav
-from workers.engines.instant import REPLY, SAMPLE_RATE, announce, announce_key, speech_samples
+from workers.engines.instant import (
+    REPLY,
+    SAMPLE_RATE,
+    InstantTTS,
+    announce,
+    announce_key,
+    speech_samples,
+)
 from workers.tts import split_sentences
 
 from .conftest import Call, wait_until_disconnected
@@ -34,7 +41,7 @@ def client(instant_stack: InstantStack) -> Iterator[redis.Redis]:
         yield client
 
 
-def test_announced_utterance_is_transcribed_answered_and_spoken_as_silence(
+def test_announced_utterance_is_transcribed_answered_and_spoken(
     instant_stack: InstantStack, client: redis.Redis, make_call: Callable[..., Call]
 ) -> None:
     call = make_call()
@@ -70,10 +77,11 @@ def test_announced_utterance_is_transcribed_answered_and_spoken_as_silence(
     assert done["interrupted"] is False
 
     assert of_type(received, "audio.start")[0]["sample_rate"] == SAMPLE_RATE
-    assert audio == bytes(len(audio))  # silence
     sentences = split_sentences(REPLY)
     assert len(sentences) == 3
     assert len(audio) == sum(speech_samples(s) for s in sentences) * SAMPLE_WIDTH
+    # The instant voice's tone for each sentence, in order, nothing lost or added.
+    assert audio == b"".join(b"".join(InstantTTS().stream(s, "")) for s in sentences)
     metrics = of_type(received, "metrics")[0]
     for name in ("stt_ms", "classify_ms", "first_token_ms", "first_audio_ms", "total_ms"):
         assert metrics[name] is not None, name

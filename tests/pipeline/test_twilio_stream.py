@@ -49,6 +49,8 @@ class Phone:
     marks_back: list[str] = field(default_factory=list)  # marks returned as heard
     clears: int = 0
     closed: int | None = None
+    # When the handset played audio: [start, end] on the event loop's clock.
+    spans: list[list[float]] = field(default_factory=list)
     _played_until: float = 0.0
     _pending: list[asyncio.TimerHandle] = field(default_factory=list)
 
@@ -89,7 +91,10 @@ class Phone:
                     audio = base64.b64decode(message["media"]["payload"])
                     self.media.append(audio)
                     now = loop.time()
+                    if self._played_until < now:
+                        self.spans.append([now, now])
                     self._played_until = max(self._played_until, now) + len(audio) / PHONE_RATE
+                    self.spans[-1][1] = self._played_until
                 elif message["event"] == "mark":
                     name = message["mark"]["name"]
                     delay = max(0.0, self._played_until - loop.time())
@@ -100,6 +105,8 @@ class Phone:
                         handle.cancel()
                     self._pending.clear()
                     self._played_until = loop.time()
+                    if self.spans:
+                        self.spans[-1][1] = min(self.spans[-1][1], self._played_until)
         except ConnectionClosed:
             pass  # an abnormal close; iteration ends quietly on a normal one
         self.closed = self.ws.close_code

@@ -38,9 +38,10 @@ DATA = ROOT / "tests" / "data"
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Silence before the question lets the page connect first; the long silence after
-# it lets the agent answer before Chromium loops the file and the caller speaks again.
+# it lets the agent answer before Chromium loops the file and the caller speaks
+# again. On a busy 2-core box the first answer (models loading) took 45 s.
 LEAD_SILENCE_S = 2.0
-TRAIL_SILENCE_S = 40.0
+TRAIL_SILENCE_S = 90.0
 
 
 @pytest.fixture(scope="session")

@@ -15,8 +15,8 @@ rather than model time. Only an explicit setting selects them, never a default.
   one whose name the caller says, with arguments read from the words after
   each parameter's name (:func:`tool_call_in`), so tests and benchmarks can
   drive function calling without a model.
-* :class:`InstantTTS` streams all-zero PCM16 as long as the text would take to
-  say at :data:`CHARS_PER_S`, in :data:`CHUNK_MS` chunks.
+* :class:`InstantTTS` streams a quiet 440 Hz tone as long as the text would
+  take to say at :data:`CHARS_PER_S`, in :data:`CHUNK_MS` chunks.
 """
 
 import json
@@ -26,9 +26,10 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
+import numpy as np
 import redis
 
-from workers.audio import SAMPLE_WIDTH, validate_pcm16
+from workers.audio import SAMPLE_WIDTH, float_to_pcm16, validate_pcm16
 from workers.engines.base import EngineError, Message, ToolCall, ToolSpec, Transcript
 from workers.engines.prompts import intent_names
 
@@ -242,7 +243,15 @@ CHARS_PER_S = 14.0
 # messages per Piper chunk (0.5 s), so a benchmark errs on the heavy side.
 CHUNK_MS = 100
 CHUNK_BYTES = SAMPLE_RATE * CHUNK_MS // 1000 * SAMPLE_WIDTH
-_SILENT_CHUNK = bytes(CHUNK_BYTES)
+# A tone rather than silence, so whatever carries the agent's audio (a phone
+# line, a call recording) can tell it from silence; it costs what silence
+# does: one chunk computed once. 440 Hz fits 44 whole periods in a chunk, so
+# chunks join without a click; a tenth of full scale is plainly audible.
+TONE_HZ = 440
+TONE_LEVEL = 0.1
+_TONE_CHUNK = float_to_pcm16(
+    TONE_LEVEL * np.sin(2 * np.pi * TONE_HZ * np.arange(CHUNK_BYTES // SAMPLE_WIDTH) / SAMPLE_RATE)
+)
 
 
 def speech_samples(text: str) -> int:
@@ -251,18 +260,18 @@ def speech_samples(text: str) -> int:
 
 
 class InstantTTS:
-    """Silence as long as the text would take to say, any voice name accepted."""
+    """A tone as long as the text would take to say, any voice name accepted."""
 
     provider = PROVIDER
     sample_rate = SAMPLE_RATE
 
     def __init__(self) -> None:
-        logger.warning("VOICE_TTS=instant: replies are spoken as silence (benchmark instrument)")
+        logger.warning("VOICE_TTS=instant: replies are spoken as a tone (benchmark instrument)")
 
     def stream(self, text: str, voice: str) -> Iterator[bytes]:
         remaining = speech_samples(text) * SAMPLE_WIDTH
         while remaining > CHUNK_BYTES:
-            yield _SILENT_CHUNK
+            yield _TONE_CHUNK
             remaining -= CHUNK_BYTES
         if remaining:
-            yield bytes(remaining)
+            yield _TONE_CHUNK[:remaining]
