@@ -24,7 +24,10 @@ class AgentAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("owner", "name", "description", "is_active")}),
         ("Telephony", {"fields": ("phone_number",)}),
-        ("Conversation", {"fields": ("system_prompt", "greeting", "language", "intents")}),
+        (
+            "Conversation",
+            {"fields": ("system_prompt", "greeting", "language", "intents", "examples")},
+        ),
         (
             "Models",
             {

@@ -13,7 +13,7 @@ engine code); the workers import ``calls`` to save turns, never the reverse.
 docs/pipeline.md describes the same contract for people.
 """
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 # --- tasks and queues ---------------------------------------------------------
 
@@ -60,6 +60,8 @@ class AgentConfig(TypedDict):
     greeting: str
     language: str
     intents: list[Intent]
+    # Few-shot examples per intent name; absent from jobs queued before the field existed.
+    examples: NotRequired[dict[str, list[str]]]
     classifier_model: str
     classifier_temperature: float
     responder_model: str

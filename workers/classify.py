@@ -59,6 +59,8 @@ def label(agent: AgentConfig, text: str) -> str:
         cast(list[dict[str, str]], agent["intents"]),
         model=agent["classifier_model"],
         temperature=agent["classifier_temperature"],
+        # A job queued by a web process older than the examples field has none.
+        examples=agent.get("examples"),
     )
 
 

@@ -5,7 +5,7 @@ chosen by settings (``VOICE_STT``, ``VOICE_LLM``, ``VOICE_TTS``) and per-agent
 fields (models, voice). Every provider failure surfaces as :class:`EngineError`.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -58,9 +58,19 @@ class LanguageModel(Protocol):
         """Yield the reply as text deltas while it is generated."""
 
     def classify(
-        self, text: str, intents: Sequence[dict[str, str]], model: str, temperature: float
+        self,
+        text: str,
+        intents: Sequence[dict[str, str]],
+        model: str,
+        temperature: float,
+        *,
+        examples: Mapping[str, Sequence[str]] | None = None,
     ) -> str:
-        """Return exactly one of ``intents``' names for the caller's ``text``."""
+        """Return exactly one of ``intents``' names for the caller's ``text``.
+
+        ``examples`` are the agent's caller utterances per intent name, shown
+        to the model as few-shot examples (the instant engine ignores them).
+        """
 
 
 class TextToSpeech(Protocol):

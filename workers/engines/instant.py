@@ -19,7 +19,7 @@ rather than model time. Only an explicit setting selects them, never a default.
 import logging
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import cast
 
 import redis
@@ -143,9 +143,17 @@ class InstantLLM:
             yield token
 
     def classify(
-        self, text: str, intents: Sequence[dict[str, str]], model: str, temperature: float
+        self,
+        text: str,
+        intents: Sequence[dict[str, str]],
+        model: str,
+        temperature: float,
+        *,
+        examples: Mapping[str, Sequence[str]] | None = None,
     ) -> str:
         """The first rule that applies, always one of the agent's intent names.
+
+        ``examples`` are not used: the rule stays predictable for benchmarks.
 
         1. the first intent (in the agent's order) whose name (``_`` and ``-``
            read as spaces) or one of whose :data:`KEYWORDS` the text says;
