@@ -1,6 +1,11 @@
 """Spoken quality of the local pipeline: intent accuracy, WER and classifier latency.
 
-Usage: ``python -m bench.quality [--split eval|tune] [--limit N] [--json PATH]``.
+Usage: ``python -m bench.quality [--split eval|tune] [--limit N] [--json PATH]``;
+levers: ``--agent-examples`` (the agent gets 5 examples per intent from the
+tuning split), ``--compare-hints`` (every clip also transcribed without the
+agent's STT hints), ``--beam N`` / ``--stt-threads N`` (faster-whisper),
+``--responder-niceness N`` (0: the concurrent responder runs at the
+classifier's priority), ``--no-concurrent``.
 
 Builds a labelled spoken set: every text below is synthesized by one of several
 voices (the Piper voice the platform speaks with, at different speeds and
@@ -18,7 +23,11 @@ defaults: its intents and examples). Printed and written as JSON (default
   digits up to twelve spelled out);
 * classifier latency p50/p95, alone and while a responder generation runs in
   a process of its own, as the respond worker's speculative reply does on the
-  same box (``--no-concurrent`` skips that phase).
+  same box, at the respond worker's lowered priority
+  (``workers.respond.yield_cpu``).
+
+Piper's noise is random, so the audio, and with it WER, differs a little from
+run to run; compare STT settings within one run (``--compare-hints``).
 
 **Held-out split.** ``EVAL`` (66 utterances, 11 per intent, 6 voices) is never
 used to write or tune prompts, intent descriptions or few-shot examples; those
@@ -55,15 +64,15 @@ import django  # noqa: E402
 
 django.setup()
 
-from agents.models import Agent  # noqa: E402
+from agents.models import EXAMPLES_PER_INTENT_MAX, Agent  # noqa: E402
 from bench.intents import LABELLED as TUNE  # noqa: E402
 from voiceproj.pipeline import AgentConfig  # noqa: E402
 from workers.audio import read_wav, resample  # noqa: E402
 from workers.classify import label  # noqa: E402
-from workers.engines import get_llm, get_tts  # noqa: E402
+from workers.engines import get_llm, get_stt, get_tts  # noqa: E402
 from workers.engines.piper_tts import DEFAULT_VOICE, SAMPLE_RATE  # noqa: E402
-from workers.respond import MAX_REPLY_TOKENS  # noqa: E402
-from workers.stt import hear  # noqa: E402
+from workers.respond import MAX_REPLY_TOKENS, RESPONDER_NICENESS, yield_cpu  # noqa: E402
+from workers.stt import hear, stt_hints  # noqa: E402
 
 # Held out: never shown to the classifier's prompt, descriptions or examples,
 # never used to tune them (module docstring).
@@ -261,12 +270,14 @@ def summary(values: list[float]) -> dict[str, float]:
     return {"p50": round(cuts[9], 1), "p95": round(cuts[18], 1), "max": round(max(ms), 1)}
 
 
-def responder(ready: Event, go: Event, stop: Event) -> None:
+def responder(ready: Event, go: Event, stop: Event, niceness: int) -> None:
     """Generate replies back to back, as the respond worker's speculative reply does.
 
     A process of its own with its own model, as the respond worker is; it
-    loads the model first so that loading is not what the classifier meets.
+    loads the model first so that loading is not what the classifier meets,
+    and lowers its priority by ``niceness`` as the respond worker's thread does.
     """
+    yield_cpu(niceness)
     llm = get_llm()
     llm.classify("warm up", [{"name": "a"}, {"name": "b"}], "local", 0.0)
     ready.set()
@@ -294,16 +305,32 @@ def time_labels(agent: AgentConfig, texts: list[str]) -> tuple[list[str], list[f
     return labels, seconds
 
 
-def run(split: str, limit: int | None, concurrent: bool) -> dict[str, Any]:
+def tuning_examples() -> dict[str, list[str]]:
+    """Five utterances per intent from the tuning split, as an operator would write them."""
+    examples: dict[str, list[str]] = {}
+    for text, intent in TUNE_EXTRA:
+        if len(examples.setdefault(intent, [])) < EXAMPLES_PER_INTENT_MAX:
+            examples[intent].append(text)
+    return examples
+
+
+def run(
+    split: str,
+    limit: int | None,
+    concurrent: bool,
+    niceness: int,
+    examples: dict[str, list[str]],
+    compare_hints: bool,
+) -> dict[str, Any]:
     """Synthesize, transcribe and classify the split; the results as a JSON-able dict."""
     items = SPLITS[split][:limit] if limit else SPLITS[split]
     voices = voices_available()
     context = multiprocessing.get_context("fork")  # before this process loads any model
     ready, go, stop = context.Event(), context.Event(), context.Event()
-    helper = context.Process(target=responder, args=(ready, go, stop), daemon=True)
+    helper = context.Process(target=responder, args=(ready, go, stop, niceness), daemon=True)
     if concurrent:
         helper.start()
-    agent = cast(AgentConfig, Agent(name="Quality bench").pipeline_config())
+    agent = cast(AgentConfig, Agent(name="Quality bench", examples=examples).pipeline_config())
     rows: list[dict[str, Any]] = []
     for index, (text, expected) in enumerate(items):
         voice = voices[index % len(voices)]
@@ -320,6 +347,8 @@ def run(split: str, limit: int | None, concurrent: bool) -> dict[str, Any]:
                 "stt_ms": round((time.perf_counter() - started) * 1000),
             }
         )
+        if compare_hints:  # the same audio without the agent's vocabulary
+            rows[-1]["transcript_without_hints"] = get_stt().transcribe(pcm, CALLER_RATE).text
     label(agent, "warm up")  # the first call per intent set computes its calibration
     typed, _ = time_labels(agent, [r["text"] for r in rows])
     spoken, alone = time_labels(agent, [r["transcript"] for r in rows])
@@ -334,8 +363,12 @@ def run(split: str, limit: int | None, concurrent: bool) -> dict[str, Any]:
         stop.set()
         helper.join(timeout=30)
         latency["with_responder"] = summary(busy)
-    errors = sum(word_errors(words(r["text"]), words(r["transcript"])) for r in rows)
     reference_words = sum(len(words(r["text"])) for r in rows)
+
+    def wer(key: str) -> float:
+        errors = sum(word_errors(words(r["text"]), words(r[key])) for r in rows)
+        return round(errors / reference_words, 3)
+
     by_voice: dict[str, list[bool]] = {}
     for row in rows:
         by_voice.setdefault(row["voice"], []).append(row["intent"] == row["expected"])
@@ -349,7 +382,9 @@ def run(split: str, limit: int | None, concurrent: bool) -> dict[str, Any]:
         "typed_intent_accuracy": round(
             sum(r["typed_intent"] == r["expected"] for r in rows) / len(rows), 3
         ),
-        "wer": round(errors / reference_words, 3),
+        "wer": wer("transcript"),
+        "wer_without_hints": wer("transcript_without_hints") if compare_hints else None,
+        "stt_hints": stt_hints(agent),
         "accuracy_by_voice": {v: round(sum(ok) / len(ok), 3) for v, ok in by_voice.items()},
         "confusions": dict(Counter(f"{r['expected']}->{r['intent']}" for r in wrong)),
         "classify_ms": latency,
@@ -363,9 +398,33 @@ def main() -> None:
     parser.add_argument("--split", choices=sorted(SPLITS), default="eval")
     parser.add_argument("--limit", type=int, help="only the first N utterances (a smoke test)")
     parser.add_argument("--no-concurrent", dest="concurrent", action="store_false")
+    parser.add_argument(
+        "--responder-niceness",
+        type=int,
+        default=RESPONDER_NICENESS,
+        help="how much nicer the concurrent responder runs (0: as the classifier)",
+    )
+    parser.add_argument(
+        "--agent-examples",
+        action="store_true",
+        help="give the agent 5 examples per intent from the tuning split (classifier and STT)",
+    )
+    parser.add_argument(
+        "--compare-hints",
+        action="store_true",
+        help="also transcribe every clip without the agent's STT hints (WER both ways)",
+    )
+    parser.add_argument("--beam", type=int, help="faster-whisper beam size (STT_BEAM_SIZE)")
+    parser.add_argument("--stt-threads", type=int, help="faster-whisper threads (ENGINE_THREADS)")
     parser.add_argument("--json", type=Path, help="where to write the results")
     args = parser.parse_args()
     from django.conf import settings
+
+    # Read when the STT engine is built, on first use below.
+    if args.beam:
+        settings.STT_BEAM_SIZE = args.beam
+    if args.stt_threads:
+        settings.ENGINE_THREADS = args.stt_threads
 
     results = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -379,11 +438,26 @@ def main() -> None:
             "llm": settings.VOICE_LLM,
             "engine_threads": settings.ENGINE_THREADS,
             "llm_threads": settings.LLM_THREADS,
+            "stt_beam_size": settings.STT_BEAM_SIZE,
         },
-        **run(args.split, args.limit, args.concurrent),
+        "responder_niceness": args.responder_niceness,
+        **run(
+            args.split,
+            args.limit,
+            args.concurrent,
+            args.responder_niceness,
+            tuning_examples() if args.agent_examples else {},
+            args.compare_hints,
+        ),
     }
     results["machine"]["loadavg_after"] = os.getloadavg()[0]
-    for key in ("utterances", "intent_accuracy", "typed_intent_accuracy", "wer"):
+    for key in (
+        "utterances",
+        "intent_accuracy",
+        "typed_intent_accuracy",
+        "wer",
+        "wer_without_hints",
+    ):
         print(f"{key:22} {results[key]}")
     for key in ("classify_ms", "stt_ms", "accuracy_by_voice", "confusions"):
         print(f"{key:22} {results[key]}")

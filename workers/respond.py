@@ -11,6 +11,8 @@ agent turn (text, intent, classify_ms, first_token_ms) is saved before
 ``reply_done`` is sent, so a hang-up after that loses nothing.
 """
 
+import logging
+import os
 import queue
 import re
 import threading
@@ -31,6 +33,8 @@ from workers.tts import synthesize
 from workers.turnstate import is_current
 from workers.turntask import TurnTask
 
+logger = logging.getLogger(__name__)
+
 # About three spoken sentences; a voice reply longer than that loses the caller.
 MAX_REPLY_TOKENS = 120
 SPEAKABLE_INSTRUCTIONS = (
@@ -38,6 +42,10 @@ SPEAKABLE_INSTRUCTIONS = (
     "plain sentences that sound natural when read aloud. Never use markdown, "
     "lists, headings, emojis or URLs."
 )
+# The speculative reply's thread runs this much nicer than the worker: on a
+# busy box the caller waits for the intent, while early tokens are only a head
+# start (bench/quality.py measures the classifier with and without it).
+RESPONDER_NICENESS = 10
 # A sentence without a full stop is still sent to speech once this long, at a
 # word boundary, so a run-on reply does not delay the first audio.
 MAX_SENTENCE_CHARS = 240
@@ -46,6 +54,21 @@ _MARKUP = re.compile(r"[*_#`~|>]+")
 _LIST_MARKER = re.compile(r"(^|\n)\s*(?:[-+•]|\d+[.)])\s+")
 _SPACES = re.compile(r"\s+")
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s")
+
+
+def yield_cpu(niceness: int = RESPONDER_NICENESS) -> None:
+    """Lower the calling thread's CPU priority by ``niceness`` (Linux nice is per thread).
+
+    llama.cpp computes on the calling thread with one thread (LLM_THREADS on a
+    small box); helper threads it starts inherit the lowered priority.
+    """
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(
+            os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + niceness)
+        )
+    except OSError:  # a sandbox that forbids it: generate at the usual priority
+        logger.warning("could not lower the responder thread's priority", exc_info=True)
 
 
 def speakable(raw: str) -> str:
@@ -172,6 +195,7 @@ class TurnReply:
 
     def _generate(self, messages: list[dict[str, str]], model: str, temperature: float) -> None:
         """Responder thread: put ("delta", text)... then ("end", None) or ("error", exc)."""
+        yield_cpu()
         try:
             for delta in get_llm().stream(messages, model, temperature, MAX_REPLY_TOKENS):
                 if self.first_token_at is None:

@@ -36,13 +36,22 @@ class SpeechToText(Protocol):
     provider: str
 
     def transcribe(
-        self, pcm16: bytes, sample_rate: int, language: str = "en", *, tag: str | None = None
+        self,
+        pcm16: bytes,
+        sample_rate: int,
+        language: str = "en",
+        *,
+        tag: str | None = None,
+        hints: Sequence[str] = (),
     ) -> Transcript:
         """Transcribe one utterance of PCM16 mono audio.
 
         ``tag`` names the call the utterance belongs to (the pipeline passes the
         session id): Deepgram labels the request with it for usage reports, the
         instant engine looks up the call's announced text; others ignore it.
+        ``hints`` are words and phrases the caller is likely to say (the
+        agent's vocabulary): faster-whisper's ``hotwords``, Deepgram's
+        ``keyterm``; the instant engine ignores them.
         """
 
 

@@ -68,9 +68,18 @@ class InstantSTT:
         self._redis = redis.Redis.from_url(redis_url, socket_timeout=timeout_s)
 
     def transcribe(
-        self, pcm16: bytes, sample_rate: int, language: str = "en", *, tag: str | None = None
+        self,
+        pcm16: bytes,
+        sample_rate: int,
+        language: str = "en",
+        *,
+        tag: str | None = None,
+        hints: Sequence[str] = (),
     ) -> Transcript:
-        """The next text announced for call ``tag``; empty when none was (or no tag)."""
+        """The next text announced for call ``tag``; empty when none was (or no tag).
+
+        ``hints`` change nothing: the words are exactly what was announced.
+        """
         validate_pcm16(pcm16, sample_rate, MAX_DURATION_S)
         if not pcm16 or tag is None:
             return Transcript(text="", confidence=None)
