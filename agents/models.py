@@ -83,6 +83,9 @@ def validate_examples(value: Any) -> None:
                 f"At most {EXAMPLES_PER_INTENT_MAX} examples per intent ({name!r} has "
                 f"{len(utterances)})."
             )
+        if "\x00" in name or any("\x00" in u for u in utterances):
+            # PostgreSQL's jsonb cannot store it; the API's schemas check only flat text.
+            raise ValidationError("Examples cannot contain NUL (\\u0000) characters.")
         for utterance in utterances:
             if not utterance.strip() or len(utterance) > EXAMPLE_MAX:
                 raise ValidationError(

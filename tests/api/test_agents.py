@@ -113,6 +113,7 @@ def test_every_agent_endpoint_needs_a_token(client, agent):
         ({"name": "A", "examples": {"farewell": ["bye"] * 6}}, "examples.farewell", "at most 5"),
         ({"name": "A", "examples": {"farewell": [""]}}, "examples.farewell.0", "at least 1"),
         ({"name": "A", "examples": ["bye"]}, "examples", "valid dictionary"),
+        ({"name": "A", "examples": {"farewell": ["by\u0000e"]}}, "examples", "NUL"),
         ({"name": "A", "responder_model": " "}, "responder_model", "cannot be blank"),
         ({"name": "A", "classifier_model": ""}, "classifier_model", "at least 1 character"),
         ({"name": "A", "voice": None}, "voice", "valid string"),
