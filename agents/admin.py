@@ -42,7 +42,10 @@ class AgentAdmin(admin.ModelAdmin):
         (None, {"fields": ("owner", "name", "description", "is_active")}),
         ("Telephony", {"fields": ("phone_number",)}),
         ("Recording", {"fields": ("record_calls",)}),
-        ("Conversation", {"fields": ("system_prompt", "greeting", "language", "intents")}),
+        (
+            "Conversation",
+            {"fields": ("system_prompt", "greeting", "language", "intents", "examples")},
+        ),
         ("Tools", {"fields": ("tools",)}),
         (
             "Models",

@@ -102,7 +102,44 @@ class ToolsFormMixin(forms.ModelForm):
         return keep_secrets(self.cleaned_data.get("tools"), self.instance.tools or [])
 
 
+class ExamplesField(forms.Field):
+    """Few-shot examples as plain lines, ``intent: what a caller says``, one per line.
+
+    Easier to write than JSON; the model still validates the names and bounds.
+    """
+
+    widget = forms.Textarea
+
+    def prepare_value(self, value: Any) -> str:
+        if isinstance(value, str):
+            return value
+        if not isinstance(value, dict):
+            return ""
+        return "\n".join(f"{name}: {u}" for name, utterances in value.items() for u in utterances)
+
+    def to_python(self, value: Any) -> dict[str, list[str]]:
+        examples: dict[str, list[str]] = {}
+        for number, line in enumerate(str(value or "").splitlines(), 1):
+            if not line.strip():
+                continue
+            name, colon, utterance = line.partition(":")
+            if not colon or not name.strip() or not utterance.strip():
+                raise ValidationError(
+                    f"Line {number}: write each example as “intent: what the caller says”."
+                )
+            examples.setdefault(name.strip(), []).append(utterance.strip())
+        return examples
+
+
 class AgentForm(ToolsFormMixin):
+    examples = ExamplesField(
+        required=False,
+        label="Examples",
+        help_text="Optional. One per line, “intent: what a caller says”, e.g. "
+        "“farewell: that's all, thanks”. A few per intent teach the classifier your callers' "
+        "words.",
+        widget=forms.Textarea(attrs={"rows": 6, "class": "mono"}),
+    )
     intents = IntentsField(
         initial=default_intents,
         help_text="One row per label the classifier may choose; names must be unique.",
@@ -118,6 +155,7 @@ class AgentForm(ToolsFormMixin):
             "greeting",
             "language",
             "intents",
+            "examples",
             "classifier_model",
             "classifier_temperature",
             "responder_model",

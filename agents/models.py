@@ -31,6 +31,10 @@ INTENTS_MAX = 20
 # description goes into every classification prompt, so it must stay short.
 INTENT_DESCRIPTION_MAX = 500
 INTENT_KEYS = frozenset({"name", "description"})
+# Few-shot examples steer the classifier (docs/engines.md, "Intent
+# classification"): a handful per intent is what a small model's prompt holds.
+EXAMPLES_PER_INTENT_MAX = 5
+EXAMPLE_MAX = 150
 temperature_validators = [MinValueValidator(0.0), MaxValueValidator(2.0)]
 
 
@@ -68,6 +72,30 @@ def validate_intents(value: Any) -> None:
         seen.add(name)
 
 
+def validate_examples(value: Any) -> None:
+    """``{intent name: [caller utterance, ...]}``, bounded; the names are checked in ``clean``."""
+    if not isinstance(value, dict):
+        raise ValidationError("Examples are an object of intent names to lists of utterances.")
+    if len(value) > INTENTS_MAX:
+        raise ValidationError(f"Examples for at most {INTENTS_MAX} intents.")
+    for name, utterances in value.items():
+        if not isinstance(utterances, list) or not all(isinstance(u, str) for u in utterances):
+            raise ValidationError(f"The examples of intent {name!r} must be a list of texts.")
+        if len(utterances) > EXAMPLES_PER_INTENT_MAX:
+            raise ValidationError(
+                f"At most {EXAMPLES_PER_INTENT_MAX} examples per intent ({name!r} has "
+                f"{len(utterances)})."
+            )
+        if "\x00" in name or any("\x00" in u for u in utterances):
+            # PostgreSQL's jsonb cannot store it; the API's schemas check only flat text.
+            raise ValidationError("Examples cannot contain NUL (\\u0000) characters.")
+        for utterance in utterances:
+            if not utterance.strip() or len(utterance) > EXAMPLE_MAX:
+                raise ValidationError(
+                    f"Examples of intent {name!r} are 1 to {EXAMPLE_MAX} characters."
+                )
+
+
 def validate_not_blank(value: str) -> None:
     if not value.strip():
         raise ValidationError("This field cannot be blank.")
@@ -85,6 +113,13 @@ class Agent(models.Model):
     greeting = models.TextField(max_length=500, blank=True)
     language = models.CharField(max_length=16, default="en")
     intents = models.JSONField(default=default_intents, validators=[validate_intents])
+    examples = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_examples],
+        help_text="Caller utterances per intent that show the classifier what each intent "
+        "sounds like: {intent name: [utterance, ...]}.",
+    )
     classifier_model = models.CharField(
         max_length=100, default=DEFAULT_CLASSIFIER_MODEL, validators=[validate_not_blank]
     )
@@ -122,6 +157,19 @@ class Agent(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        """Examples may only name the agent's intents (a renamed intent leaves them behind)."""
+        if isinstance(self.examples, dict) and isinstance(self.intents, list):
+            names = {i.get("name", "").strip() for i in self.intents if isinstance(i, dict)}
+            unknown = sorted(set(self.examples) - names)
+            if unknown:
+                raise ValidationError(
+                    {
+                        "examples": f"Examples name intents the agent does not have: "
+                        f"{', '.join(map(repr, unknown))}."
+                    }
+                )
+
     # What the pipeline's workers need of an agent, sent with every job
     # (docs/pipeline.md); the rest (owner, description, ...) stays here.
     PIPELINE_FIELDS = (
@@ -131,6 +179,7 @@ class Agent(models.Model):
         "greeting",
         "language",
         "intents",
+        "examples",
         "classifier_model",
         "classifier_temperature",
         "responder_model",

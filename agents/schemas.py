@@ -18,6 +18,8 @@ from .models import (
     DEFAULT_CLASSIFIER_MODEL,
     DEFAULT_RESPONDER_MODEL,
     DEFAULT_VOICE,
+    EXAMPLE_MAX,
+    EXAMPLES_PER_INTENT_MAX,
     INTENT_DESCRIPTION_MAX,
     INTENT_NAME_MAX,
     INTENTS_MAX,
@@ -88,6 +90,19 @@ class ToolSchema(InputSchema):
 
 ToolsIn = Annotated[list[ToolSchema], Field(max_length=TOOLS_MAX)]
 
+# {intent name: [caller utterance, ...]}; the model checks the names against the intents.
+Examples = dict[
+    Annotated[str, StringConstraints(min_length=1, max_length=INTENT_NAME_MAX)],
+    Annotated[
+        list[Annotated[str, StringConstraints(min_length=1, max_length=EXAMPLE_MAX)]],
+        Field(max_length=EXAMPLES_PER_INTENT_MAX),
+    ],
+]
+EXAMPLES_DESCRIPTION = (
+    "Caller utterances per intent name that show the classifier what the intent sounds "
+    f"like (at most {EXAMPLES_PER_INTENT_MAX} per intent); keys must be intents of the agent."
+)
+
 
 # JSON types as the schema states them: no 0 for false, no "0.5" for 0.5.
 STRICT_TYPES = ConfigDict(strict=True)
@@ -109,6 +124,12 @@ class AgentIn(InputSchema):
         default_factory=lambda: [IntentSchema(**i) for i in default_intents()],
         min_length=1,
         max_length=INTENTS_MAX,
+    )
+    examples: Examples = Field(
+        default_factory=dict,
+        max_length=INTENTS_MAX,
+        description=EXAMPLES_DESCRIPTION,
+        examples=[{"farewell": ["that's all, thanks", "I'll hang up now"]}],
     )
     classifier_model: str = Field(DEFAULT_CLASSIFIER_MODEL, min_length=1, max_length=100)
     classifier_temperature: float = Field(0.3, ge=0.0, le=2.0)
@@ -146,6 +167,7 @@ class AgentPatch(InputSchema):
     greeting: str = omittable(max_length=500)
     language: str = omittable(min_length=1, max_length=16)
     intents: list[IntentSchema] = omittable(min_length=1, max_length=INTENTS_MAX)
+    examples: Examples = omittable(max_length=INTENTS_MAX, description=EXAMPLES_DESCRIPTION)
     classifier_model: str = omittable(min_length=1, max_length=100)
     classifier_temperature: float = omittable(ge=0.0, le=2.0)
     responder_model: str = omittable(min_length=1, max_length=100)
@@ -169,6 +191,7 @@ class AgentOut(Schema):
     greeting: str
     language: str
     intents: list[IntentSchema]
+    examples: dict[str, list[str]]
     classifier_model: str
     classifier_temperature: float
     responder_model: str

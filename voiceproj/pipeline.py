@@ -70,6 +70,8 @@ class AgentConfig(TypedDict):
     greeting: str
     language: str
     intents: list[Intent]
+    # Few-shot examples per intent name; absent from jobs queued before the field existed.
+    examples: NotRequired[dict[str, list[str]]]
     classifier_model: str
     classifier_temperature: float
     responder_model: str

@@ -346,6 +346,13 @@ CARTESIA_VOICE_ID = env.str("CARTESIA_VOICE_ID", default="")
 # CPU threads for faster-whisper. 2 suits one worker per stage on a small host;
 # raise it where a host runs few workers on many cores.
 ENGINE_THREADS = env.int("ENGINE_THREADS", default=2)
+# faster-whisper's beam width; 1 (greedy) is fastest, see docs/engines.md for
+# what a wider beam bought on bench/quality.py.
+STT_BEAM_SIZE = env.int("STT_BEAM_SIZE", default=1)
+# Whether faster-whisper gets the agent's name and examples as hotwords
+# (Deepgram always gets them as keyterms). Off: on generic speech they raised
+# WER (docs/engines.md); turn on for agents whose callers say rare names.
+STT_LOCAL_HINTS = env.bool("STT_LOCAL_HINTS", default=False)
 # CPU threads for each llama.cpp model. The classify and respond workers run
 # their models at the same time (speculative reply), so each gets a quarter of
 # the cores. On 2 cores (bench/pipeline.py, 8 text turns) 1 thread each gave

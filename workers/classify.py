@@ -17,7 +17,7 @@ import redis
 from celery import shared_task
 from django.conf import settings
 
-from voiceproj.pipeline import CLASSIFY_TASK, Job, intent_key
+from voiceproj.pipeline import CLASSIFY_TASK, AgentConfig, Job, intent_key
 from workers.engines import get_llm
 from workers.engines.base import EngineError
 from workers.turnstate import is_current
@@ -49,6 +49,21 @@ def _redis() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=WAIT_SLICE_S + 5)
 
 
+def label(agent: AgentConfig, text: str) -> str:
+    """The agent's intent for ``text``, asked of the configured classifier engine.
+
+    The one place the classify queue (and ``bench/quality.py``) calls the engine.
+    """
+    return get_llm().classify(
+        text,
+        cast(list[dict[str, str]], agent["intents"]),
+        model=agent["classifier_model"],
+        temperature=agent["classifier_temperature"],
+        # A job queued by a web process older than the examples field has none.
+        examples=agent.get("examples"),
+    )
+
+
 @shared_task(name=CLASSIFY_TASK, base=TurnTask, soft_time_limit=40, time_limit=50)
 def classify_intent(job: Job, text: str) -> None:
     """Label ``text`` with one of the agent's intents and push the result.
@@ -57,15 +72,8 @@ def classify_intent(job: Job, text: str) -> None:
     back at once rather than waiting out its timeout.
     """
     result: dict[str, object]
-    agent = job["agent"]
     try:
-        intent = get_llm().classify(
-            text,
-            cast(list[dict[str, str]], agent["intents"]),
-            model=agent["classifier_model"],
-            temperature=agent["classifier_temperature"],
-        )
-        result = {"intent": intent}
+        result = {"intent": label(job["agent"], text)}
     except EngineError as exc:
         result = {"error": exc.code, "message": exc.message}
     except Exception as exc:  # a provider bug must still answer the waiter

@@ -16,10 +16,10 @@ import time
 from celery import shared_task
 
 from calls.turns import record_turn
-from voiceproj.pipeline import TRANSCRIBE_TASK, Job, event_message, reply_done_message
+from voiceproj.pipeline import TRANSCRIBE_TASK, AgentConfig, Job, event_message, reply_done_message
 from workers import relay
 from workers.engines import get_stt
-from workers.engines.base import EngineError
+from workers.engines.base import EngineError, Transcript
 from workers.respond import reply
 from workers.turntask import TurnTask
 
@@ -32,15 +32,37 @@ def _nothing_to_answer(job: Job) -> None:
     relay.send(job["channel_name"], reply_done_message(job, text="", sentences=0))
 
 
+# Enough for the name and a few examples per intent; engines cut further.
+MAX_HINTS = 30
+
+
+def hear(agent: AgentConfig, pcm: bytes, sample_rate: int, tag: str | None) -> Transcript:
+    """The caller's words in ``pcm``, asked of the configured STT engine in the agent's language.
+
+    The one place the stt queue (and ``bench/quality.py``) calls the engine.
+    """
+    return get_stt().transcribe(
+        pcm, sample_rate, agent.get("language", "en"), tag=tag, hints=stt_hints(agent)
+    )
+
+
+def stt_hints(agent: AgentConfig) -> list[str]:
+    """The agent's vocabulary for the STT engine: its name and its intents' examples.
+
+    Callers say the agent's (often unusual) name and words like the examples;
+    distinct phrases, at most :data:`MAX_HINTS`.
+    """
+    phrases = [agent.get("name", ""), *(e for ex in agent.get("examples", {}).values() for e in ex)]
+    return list(dict.fromkeys(p.strip() for p in phrases if p.strip()))[:MAX_HINTS]
+
+
 @shared_task(name=TRANSCRIBE_TASK, base=TurnTask, soft_time_limit=30, time_limit=40)
 def transcribe(job: Job, audio: str, sample_rate: int) -> None:
     """Transcribe the utterance, save and announce it, then start the reply."""
     started = time.monotonic()
     try:
         pcm = base64.b64decode(audio, validate=True)
-        transcript = get_stt().transcribe(
-            pcm, sample_rate, job["agent"].get("language", "en"), tag=job["session_id"]
-        )
+        transcript = hear(job["agent"], pcm, sample_rate, tag=job["session_id"])
     except (binascii.Error, EngineError) as exc:
         reason = exc.code if isinstance(exc, EngineError) else "bad_audio"
         message = f"Could not transcribe the utterance ({reason})."

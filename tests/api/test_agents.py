@@ -105,6 +105,15 @@ def test_every_agent_endpoint_needs_a_token(client, agent):
             "must be unique",
         ),
         ({"name": "A", "intents": [{"name": "  "}]}, "intents", "1 to 40 characters"),
+        (
+            {"name": "A", "examples": {"billing": ["where is my invoice?"]}},
+            "examples",
+            "intents the agent does not have: 'billing'",
+        ),
+        ({"name": "A", "examples": {"farewell": ["bye"] * 6}}, "examples.farewell", "at most 5"),
+        ({"name": "A", "examples": {"farewell": [""]}}, "examples.farewell.0", "at least 1"),
+        ({"name": "A", "examples": ["bye"]}, "examples", "valid dictionary"),
+        ({"name": "A", "examples": {"farewell": ["by\u0000e"]}}, "examples", "NUL"),
         ({"name": "A", "responder_model": " "}, "responder_model", "cannot be blank"),
         ({"name": "A", "classifier_model": ""}, "classifier_model", "at least 1 character"),
         ({"name": "A", "voice": None}, "voice", "valid string"),
@@ -177,3 +186,20 @@ def test_the_schema_offers_null_in_a_patch_only_where_the_agent_takes_it(client,
     for name in patch.keys() - nullable:
         assert name in fields(send(client, "patch", url, {name: None}, auth))
     assert send(client, "patch", url, {"phone_number": None}, auth).status_code == 200
+
+
+def test_examples_are_saved_returned_and_checked_against_the_intents(client, auth, agent):
+    url = f"/api/agents/{agent.id}"
+    examples = {"farewell": ["that's me done", "cheerio"], "question": ["any news on my order?"]}
+    saved = send(client, "patch", url, {"examples": examples}, auth)
+    assert saved.status_code == 200, saved.json()
+    assert saved.json()["examples"] == examples
+    assert client.get(url, **auth).json()["examples"] == examples
+    # Renaming an intent away from under its examples is refused, nothing is lost.
+    intents = [{"name": "bye"}, {"name": "question"}]
+    errors = fields(send(client, "patch", url, {"intents": intents}, auth))
+    assert "'farewell'" in errors["examples"]
+    agent.refresh_from_db()
+    assert agent.examples == examples and "farewell" in agent.intent_names
+    # Examples travel with every pipeline job.
+    assert agent.pipeline_config()["examples"] == examples

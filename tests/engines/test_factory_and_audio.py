@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from django.test import override_settings
 
+from agents.models import Agent
+from tests.fakes.deepgram import API_KEY
 from tests.fakes.server import FakeServer
 from workers.audio import (
     duration_s,
@@ -22,6 +24,8 @@ from workers.audio import (
 from workers.engines import get_llm, get_stt, get_tts, reset_engines
 from workers.engines.base import EngineError
 from workers.engines.ollama_llm import OllamaLLM
+from workers.engines.piper_tts import DEFAULT_VOICE, PiperTTS
+from workers.stt import hear
 
 
 @pytest.fixture
@@ -43,6 +47,41 @@ def test_ollama_is_selected_by_settings(fresh_engines: None, ollama_fake: FakeSe
         assert isinstance(llm, OllamaLLM)
         assert get_llm() is llm  # one engine per process
         assert llm.models() == ["qwen2.5:1.5b", "llama3.2:1b"]
+
+
+def test_the_stt_worker_sends_the_agents_vocabulary_to_deepgram(
+    fresh_engines: None, deepgram: FakeServer
+) -> None:
+    """Deepgram sees the agent's name and examples as keyterms, so it spells them right."""
+    agent = Agent(
+        name="Zephyrine Bakery",
+        intents=[{"name": "order"}, {"name": "farewell"}],
+        examples={"order": ["two sourdough loaves", "a kouign-amann"], "farewell": ["ta-ra"]},
+    ).pipeline_config()
+    deepgram.options["transcript"] = "two sourdough loaves"
+    with override_settings(
+        VOICE_STT="deepgram", DEEPGRAM_API_KEY=API_KEY, DEEPGRAM_BASE_URL=deepgram.url
+    ):
+        heard = hear(agent, tone(0.5, 16000), 16000, tag="session-7")
+    assert heard.text == "two sourdough loaves"
+    [request] = deepgram.requests
+    assert request.query["keyterm"] == [
+        "Zephyrine Bakery",
+        "two sourdough loaves",
+        "a kouign-amann",
+        "ta-ra",
+    ]
+
+
+def test_hints_steer_whisper_to_the_agents_spelling(fresh_engines: None, piper: PiperTTS) -> None:
+    """With STT_LOCAL_HINTS, a name Whisper cannot know comes out as the agent spells it."""
+    audio = b"".join(piper.stream("Hello Xiomara, I'd like some bread.", DEFAULT_VOICE))
+    plain = get_stt().transcribe(audio, piper.sample_rate, hints=["Xiomara"]).text
+    reset_engines()
+    with override_settings(STT_LOCAL_HINTS=True):
+        hinted = get_stt().transcribe(audio, piper.sample_rate, hints=["Xiomara"]).text
+    assert "Xiomara" not in plain
+    assert "Xiomara" in hinted
 
 
 @pytest.mark.parametrize(

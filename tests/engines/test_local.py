@@ -151,6 +151,38 @@ def test_classify_obvious_cases(llama: LlamaCppLLM, text: str, intent: str) -> N
     assert llama.classify(text, DEFAULT_INTENTS, "qwen2.5:1.5b", 0.3) == intent
 
 
+def test_examples_steer_the_classifier(llama: LlamaCppLLM) -> None:
+    """An agent's examples are what a caller notices: the same words now reach sales."""
+    intents = [{"name": "sales"}, {"name": "support"}]
+    examples = {
+        "sales": ["I want to buy the new phone", "how much is the upgrade"],
+        "support": ["my router keeps dropping the connection", "the app crashes when I log in"],
+    }
+    text = "I'd like to order two more licences"
+    assert llama.classify(text, intents, "any", 0.0) == "support"
+    assert llama.classify(text, intents, "any", 0.0, examples=examples) == "sales"
+
+
+def test_labels_sharing_tokens_are_told_apart(llama: LlamaCppLLM) -> None:
+    """Labels with a common first token are scored past it, each still reachable."""
+    intents = [
+        {"name": "book_table", "description": "reserve a table in the restaurant"},
+        {"name": "book_room", "description": "reserve a hotel room for the night"},
+    ]
+    examples = {"book_table": ["a table for four at eight"], "book_room": ["a double room please"]}
+    labels = {
+        llama.classify(text, intents, "any", 0.0, examples=examples)
+        for text in ("a table for two tonight", "a single room for three nights")
+    }
+    assert labels == {"book_table", "book_room"}
+
+
+def test_examples_beyond_the_context_are_dropped_not_fatal(llama: LlamaCppLLM) -> None:
+    intents = [{"name": f"intent{n}", "description": "d" * 400} for n in range(20)]
+    examples = {i["name"]: ["a long caller sentence about many things " * 3] * 5 for i in intents}
+    assert llama.classify("hello", intents, "any", 0.0, examples=examples).startswith("intent")
+
+
 def test_classify_without_intents_is_an_engine_error(llama: LlamaCppLLM) -> None:
     with pytest.raises(EngineError) as err:
         llama.classify("hello", [], "qwen2.5:1.5b", 0.3)

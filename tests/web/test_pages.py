@@ -177,6 +177,35 @@ def test_intents_fall_back_to_json_without_javascript(
     context.close()
 
 
+def test_examples_are_edited_as_lines_in_the_builder(
+    page: Page, screenshot: Shot, make_user
+) -> None:
+    make_user("teacher")
+    log_in(page, "teacher")
+    page.goto("/agents/new/")
+    page.get_by_label("Name", exact=True).fill("Shop line")
+    examples = page.get_by_label("Examples")
+    examples.fill("farewell: cheerio then\nbilling: where is my invoice?")
+    page.get_by_role("button", name="Create agent").click()
+    expect(page.locator('[data-error-for="examples"]')).to_contain_text("'billing'")
+    expect(examples).to_have_attribute("aria-invalid", "true")
+    screenshot(page, "agent-examples-error")
+    assert not Agent.objects.filter(name="Shop line").exists()
+
+    examples.fill("farewell: cheerio then\n\nfarewell:  I'll ring off now \nquestion: any news?")
+    page.get_by_role("button", name="Create agent").click()
+    page.wait_for_url("**/agents/")
+    agent = Agent.objects.get(name="Shop line")
+    assert agent.examples == {
+        "farewell": ["cheerio then", "I'll ring off now"],
+        "question": ["any news?"],
+    }
+    page.get_by_role("link", name="Edit").click()
+    expect(page.get_by_label("Examples")).to_have_value(
+        "farewell: cheerio then\nfarewell: I'll ring off now\nquestion: any news?"
+    )
+
+
 def recorded_call(user: User) -> CallSession:
     """A finished call as the pipeline records it: caller and agent turns with timings."""
     agent = Agent.objects.create(owner=user, name="Weather line")

@@ -45,7 +45,12 @@ def get_stt() -> SpeechToText:
         from workers.engines.models import whisper_model_dir
         from workers.engines.whisper_stt import WhisperSTT
 
-        return WhisperSTT(settings.STT_MODEL or str(whisper_model_dir()), settings.ENGINE_THREADS)
+        return WhisperSTT(
+            settings.STT_MODEL or str(whisper_model_dir()),
+            settings.ENGINE_THREADS,
+            beam_size=settings.STT_BEAM_SIZE,
+            use_hints=settings.STT_LOCAL_HINTS,
+        )
     if provider == "deepgram":
         from workers.engines.deepgram_stt import DeepgramSTT
 

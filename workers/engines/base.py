@@ -5,7 +5,7 @@ chosen by settings (``VOICE_STT``, ``VOICE_LLM``, ``VOICE_TTS``) and per-agent
 fields (models, voice). Every provider failure surfaces as :class:`EngineError`.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -36,13 +36,22 @@ class SpeechToText(Protocol):
     provider: str
 
     def transcribe(
-        self, pcm16: bytes, sample_rate: int, language: str = "en", *, tag: str | None = None
+        self,
+        pcm16: bytes,
+        sample_rate: int,
+        language: str = "en",
+        *,
+        tag: str | None = None,
+        hints: Sequence[str] = (),
     ) -> Transcript:
         """Transcribe one utterance of PCM16 mono audio.
 
         ``tag`` names the call the utterance belongs to (the pipeline passes the
         session id): Deepgram labels the request with it for usage reports, the
         instant engine looks up the call's announced text; others ignore it.
+        ``hints`` are words and phrases the caller is likely to say (the
+        agent's vocabulary): faster-whisper's ``hotwords``, Deepgram's
+        ``keyterm``; the instant engine ignores them.
         """
 
 
@@ -79,9 +88,19 @@ class LanguageModel(Protocol):
         then a :class:`ToolCall` is yielded (the last item)."""
 
     def classify(
-        self, text: str, intents: Sequence[dict[str, str]], model: str, temperature: float
+        self,
+        text: str,
+        intents: Sequence[dict[str, str]],
+        model: str,
+        temperature: float,
+        *,
+        examples: Mapping[str, Sequence[str]] | None = None,
     ) -> str:
-        """Return exactly one of ``intents``' names for the caller's ``text``."""
+        """Return exactly one of ``intents``' names for the caller's ``text``.
+
+        ``examples`` are the agent's caller utterances per intent name, shown
+        to the model as few-shot examples (the instant engine ignores them).
+        """
 
 
 class TextToSpeech(Protocol):

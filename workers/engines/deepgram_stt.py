@@ -4,6 +4,8 @@ Consumes one utterance of PCM16 mono audio, uploads it as a WAV file through
 ``deepgram-sdk`` and produces the first alternative's :class:`Transcript`.
 """
 
+from collections.abc import Sequence
+
 import httpx
 from deepgram import DeepgramClient
 from deepgram.core.api_error import ApiError
@@ -17,6 +19,8 @@ DEFAULT_BASE_URL = "https://api.deepgram.com"
 # Deepgram's current general-purpose model; smart_format adds punctuation.
 MODEL = "nova-3"
 MAX_DURATION_S = 120.0
+# Deepgram accepts up to 100 key terms per request.
+MAX_KEYTERMS = 100
 
 
 class DeepgramSTT:
@@ -35,9 +39,18 @@ class DeepgramSTT:
         self._model = model
 
     def transcribe(
-        self, pcm16: bytes, sample_rate: int, language: str = "en", *, tag: str | None = None
+        self,
+        pcm16: bytes,
+        sample_rate: int,
+        language: str = "en",
+        *,
+        tag: str | None = None,
+        hints: Sequence[str] = (),
     ) -> Transcript:
-        """Deepgram's first alternative; ``tag`` becomes Deepgram's usage-report label."""
+        """Deepgram's first alternative; ``tag`` becomes Deepgram's usage-report label.
+
+        ``hints`` are sent as ``keyterm`` parameters (keyterm prompting, Nova-3).
+        """
         validate_pcm16(pcm16, sample_rate, MAX_DURATION_S)
         if not pcm16:
             return Transcript(text="", confidence=None)
@@ -48,6 +61,7 @@ class DeepgramSTT:
                 language=language or "en",
                 smart_format=True,
                 tag=tag,
+                keyterm=list(hints)[:MAX_KEYTERMS] or None,
             )
         except ApiError as exc:
             if exc.status_code is not None and 200 <= exc.status_code < 300:

@@ -23,7 +23,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -73,9 +73,18 @@ class InstantSTT:
         self._redis = redis.Redis.from_url(redis_url, socket_timeout=timeout_s)
 
     def transcribe(
-        self, pcm16: bytes, sample_rate: int, language: str = "en", *, tag: str | None = None
+        self,
+        pcm16: bytes,
+        sample_rate: int,
+        language: str = "en",
+        *,
+        tag: str | None = None,
+        hints: Sequence[str] = (),
     ) -> Transcript:
-        """The next text announced for call ``tag``; empty when none was (or no tag)."""
+        """The next text announced for call ``tag``; empty when none was (or no tag).
+
+        ``hints`` change nothing: the words are exactly what was announced.
+        """
         validate_pcm16(pcm16, sample_rate, MAX_DURATION_S)
         if not pcm16 or tag is None:
             return Transcript(text="", confidence=None)
@@ -210,9 +219,17 @@ class InstantLLM:
         yield call
 
     def classify(
-        self, text: str, intents: Sequence[dict[str, str]], model: str, temperature: float
+        self,
+        text: str,
+        intents: Sequence[dict[str, str]],
+        model: str,
+        temperature: float,
+        *,
+        examples: Mapping[str, Sequence[str]] | None = None,
     ) -> str:
         """The first rule that applies, always one of the agent's intent names.
+
+        ``examples`` are not used: the rule stays predictable for benchmarks.
 
         1. the first intent (in the agent's order) whose name (``_`` and ``-``
            read as spaces) or one of whose :data:`KEYWORDS` the text says;

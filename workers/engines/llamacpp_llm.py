@@ -13,7 +13,8 @@ import json
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -22,7 +23,9 @@ from llama_cpp import CreateChatCompletionStreamResponse, Llama
 
 from workers.engines.base import EngineError, Message, ToolCall, ToolSpec
 from workers.engines.prompts import (
+    Examples,
     classification_prompt,
+    intent_examples,
     intent_names,
     tool_arguments_prompt,
     tool_choice_prompt,
@@ -38,8 +41,16 @@ N_CTX = 2048
 MAX_TEXT_TOKENS = 200
 # Tokens a chat template adds around each message (role markers, newlines).
 TEMPLATE_TOKENS = 8
-# The content-free input for calibration; any neutral filler works.
-CONTENT_FREE = "N/A"
+# Content-free inputs for calibration; their mean score is each label's prior.
+CONTENT_FREE = ("N/A", "")
+# The catch-all intent gets this much (nats) back after calibration: content-free
+# text is exactly what the catch-all describes, so subtracting its prior
+# penalizes it twice. Tuned on bench/quality.py's tuning split: 1.5 → 53/60
+# right, 0 → 46/60, 2.5 → 43/60 (held-out figures in docs/engines.md).
+CATCH_ALL = "other"
+# Description lengths tried, longest first, when a prompt does not fit the context.
+DESCRIPTION_CAPS = (10_000, 120, 40, 0)
+CATCH_ALL_BONUS = 1.5
 # Intent sets whose calibration is kept (two forward passes each to redo).
 MAX_CACHED_PRIORS = 64
 # A tool choice is one short JSON object; this bounds a runaway one.
@@ -67,7 +78,7 @@ class LlamaCppLLM:
         self._lock = threading.Lock()
         # Calibration priors per intent set, most recently used last; bounded,
         # since every agent edit makes a new set and a worker lives for weeks.
-        self._priors: OrderedDict[tuple[tuple[str, str], ...], dict[str, float]] = OrderedDict()
+        self._priors: OrderedDict[tuple[object, ...], dict[str, float]] = OrderedDict()
 
     def stream(
         self, messages: Sequence[Message], model: str, temperature: float, max_tokens: int
@@ -184,40 +195,106 @@ class LlamaCppLLM:
         return self._llm.detokenize(tokens).decode(errors="ignore")
 
     def classify(
-        self, text: str, intents: Sequence[dict[str, str]], model: str, temperature: float
+        self,
+        text: str,
+        intents: Sequence[dict[str, str]],
+        model: str,
+        temperature: float,
+        *,
+        examples: Examples | None = None,
     ) -> str:
         """Pick the intent whose name the model finds most probable after a few-shot prompt.
 
-        Every label is scored (sum of its tokens' log-probabilities, line end
-        included), so the answer is always one of the names; ``temperature``
-        does not apply to an argmax and is ignored.
+        Every label is scored (sum of its tokens' log-probabilities), so the
+        answer is always one of the names; ``temperature`` does not apply to
+        an argmax and is ignored.
         """
         names = intent_names(intents, "llm", self.provider)
         tokens = self._tokens(text)
         if len(tokens) > MAX_TEXT_TOKENS:  # a character cap alone lets 4-byte scripts overflow
             text = self._text(tokens[:MAX_TEXT_TOKENS])
         intents = [{"name": n, "description": _description(intents, n)} for n in names]
-        key = tuple((i["name"], i["description"]) for i in intents)
+        shots = intent_examples(intents, examples)
+        key = (
+            tuple((i["name"], i["description"]) for i in intents),
+            tuple(tuple(shots[n]) for n in names),
+        )
         with self._lock:
-            scores = self._label_scores(text, intents)
+            prompt = self._fit_prompt(intents, shots)
+            scores = self._label_scores(prompt(text), names)
             if key not in self._priors:
                 # Contextual calibration (Zhao et al., 2021): a small model
                 # prefers some labels whatever the input; subtracting each
                 # label's score for a content-free input removes that bias
                 # (9 → 18 right of 24 on bench/intents.py).
-                self._priors[key] = self._label_scores(CONTENT_FREE, intents)
+                free = [self._label_scores(prompt(t), names) for t in CONTENT_FREE]
+                self._priors[key] = {
+                    n: sum(s[n] for s in free) / len(free)
+                    - (CATCH_ALL_BONUS if n == CATCH_ALL else 0)
+                    for n in names
+                }
                 if len(self._priors) > MAX_CACHED_PRIORS:
                     self._priors.popitem(last=False)
             self._priors.move_to_end(key)
             prior = self._priors[key]
         return max(names, key=lambda n: scores[n] - prior[n])
 
-    def _label_scores(self, text: str, intents: list[dict[str, str]]) -> dict[str, float]:
-        prompt = classification_prompt(text, intents)
+    def _fit_prompt(
+        self, intents: list[dict[str, str]], shots: dict[str, list[str]]
+    ) -> Callable[[str], str]:
+        """The prompt for a text, with as much of the examples and descriptions as fits.
+
+        Room is kept for the longest caller text and the labels: twenty
+        intents with long descriptions and five examples each would not fit
+        a 2048-token window. Example rounds go first, then descriptions are
+        shortened; the names always stay.
+        """
+        room = N_CTX - MAX_TEXT_TOKENS - 2 * TEMPLATE_TOKENS
+        most = max(map(len, shots.values()), default=0)
+        tries = [(DESCRIPTION_CAPS[0], r) for r in range(most, -1, -1)]
+        tries += [(cap, 0) for cap in DESCRIPTION_CAPS[1:]]
+
+        def prompt(cap: int, rounds: int) -> Callable[[str], str]:
+            described = [{**i, "description": i["description"][:cap]} for i in intents]
+            return partial(classification_prompt, intents=described, examples=shots, rounds=rounds)
+
+        fitting = (t for t in tries if len(self._tokens(prompt(*t)(""))) <= room)
+        return prompt(*next(fitting, tries[-1]))
+
+    def _label_scores(self, prompt: str, names: list[str]) -> dict[str, float]:
         tokens = self._llm.tokenize(prompt.encode(), add_bos=False, special=False)
         self._eval_reusing_cache(tokens)
-        logits = self._last_logits()
-        return {i["name"]: self._label_logprob(i["name"], len(tokens), logits) for i in intents}
+        labels = {n: self._tokens(f" {n}\n") for n in names}
+        return self._trie_scores(labels, 0, len(tokens), self._last_logits())
+
+    def _trie_scores(
+        self, labels: dict[str, list[int]], depth: int, position: int, logits: np.ndarray
+    ) -> dict[str, float]:
+        """Each label's log-probability, evaluated only as deep as labels share tokens.
+
+        Labels that differ in their first token (the built-in six do) are all
+        scored from the prompt's last logits: one forward pass for the whole
+        set. Labels sharing a prefix (``book_table``, ``book_room``) are told
+        apart by evaluating the shared token and scoring the next ones.
+        """
+        logprobs = _log_softmax(logits)
+        groups: dict[int, list[str]] = {}
+        for name, tokens in labels.items():
+            # A label whose tokens ran out while another goes on stays a leaf.
+            groups.setdefault(tokens[depth] if depth < len(tokens) else -1, []).append(name)
+        scores: dict[str, float] = {}
+        for token, group in groups.items():
+            score = float(logprobs[token]) if token >= 0 else 0.0
+            if len(group) == 1 or token < 0:
+                scores.update(dict.fromkeys(group, score))
+                continue
+            self._llm.n_tokens = position  # rewind to the end of this branch's prefix
+            self._llm.eval([token])
+            deeper = self._trie_scores(
+                {n: labels[n] for n in group}, depth + 1, position + 1, self._last_logits()
+            )
+            scores.update({n: score + s for n, s in deeper.items()})
+        return scores
 
     def _eval_reusing_cache(self, tokens: list[int]) -> None:
         """Evaluate ``tokens``, skipping the prefix already in the KV cache.
@@ -233,16 +310,6 @@ class LlamaCppLLM:
             same += 1
         self._llm.n_tokens = same  # eval() drops the KV cache beyond this point
         self._llm.eval(tokens[same:])
-
-    def _label_logprob(self, name: str, n_prompt: int, logits: np.ndarray) -> float:
-        label = self._llm.tokenize(f" {name}\n".encode(), add_bos=False, special=False)
-        total = 0.0
-        self._llm.n_tokens = n_prompt  # rewind to the end of the prompt
-        for token in label:
-            total += float(_log_softmax(logits)[token])
-            self._llm.eval([token])
-            logits = self._last_logits()
-        return total
 
     def _last_logits(self) -> np.ndarray:
         # Without logits_all (which would cost n_ctx × vocab floats) llama.cpp

@@ -16,7 +16,7 @@ import pydantic
 
 from workers.engines.base import EngineError, Message, ToolCall, ToolSpec
 from workers.engines.http import status_error, transport_error
-from workers.engines.prompts import classification_prompt, intent_names
+from workers.engines.prompts import Examples, classification_prompt, intent_names
 
 # An intent name is one word; a handful of tokens bounds a runaway answer.
 CLASSIFY_MAX_TOKENS = 20
@@ -88,7 +88,13 @@ class OllamaLLM:
                     return
 
     def classify(
-        self, text: str, intents: Sequence[dict[str, str]], model: str, temperature: float
+        self,
+        text: str,
+        intents: Sequence[dict[str, str]],
+        model: str,
+        temperature: float,
+        *,
+        examples: Examples | None = None,
     ) -> str:
         """Ask for ``{"intent": <one of the names>}`` under a JSON schema with an enum.
 
@@ -104,7 +110,9 @@ class OllamaLLM:
         with self._errors(model):
             response = self._client.chat(
                 model=model,
-                messages=[{"role": "user", "content": classification_prompt(text, intents)}],
+                messages=[
+                    {"role": "user", "content": classification_prompt(text, intents, examples)}
+                ],
                 format=schema,
                 keep_alive=self._keep_alive,
                 options={"temperature": temperature, "num_predict": CLASSIFY_MAX_TOKENS},

@@ -3,13 +3,15 @@
 A plain few-shot completion prompt ("Message: … / Intent: …") suits small
 models better than a chat-formatted instruction: measured on bench/intents.py
 with SmolLM2-135M it is right 3 times in 4 (with calibration, see
-``llamacpp_llm``) against under half for the chat form. Each built-in intent
-name comes with two example utterances; an agent's own intents are described
-by their description. Examples alternate between intents so no label gains
-from being the most recent one.
+``llamacpp_llm``) against under half for the chat form. An intent's examples
+are the agent's own (``Agent.examples``) or, for a built-in intent name
+without them, the two below; an intent is also described by its description.
+Examples alternate between intents so no label gains from being the most
+recent one. Four built-in examples per intent instead of two scored worse on
+the tuning split of ``bench/quality.py`` (43 against 46 of 60), so two stay.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from workers.engines.base import EngineError, ToolSpec
@@ -36,20 +38,44 @@ def intent_names(intents: Sequence[dict[str, str]], stage: str, provider: str) -
     return names
 
 
-def classification_prompt(text: str, intents: Sequence[dict[str, str]]) -> str:
-    """The few-shot prompt ending in ``Intent:``; the label follows after a space."""
+Examples = Mapping[str, Sequence[str]]
+
+
+def intent_examples(
+    intents: Sequence[dict[str, str]], examples: Examples | None
+) -> dict[str, list[str]]:
+    """Each intent's few-shot examples: the agent's own, else the built-in ones for its name."""
+    shots: dict[str, list[str]] = {}
+    for intent in intents:
+        given: Sequence[str] = EXAMPLES.get(intent["name"], ())
+        if examples and examples.get(intent["name"]):
+            given = examples[intent["name"]]
+        shots[intent["name"]] = [" ".join(e.split()) for e in given]
+    return shots
+
+
+def classification_prompt(
+    text: str,
+    intents: Sequence[dict[str, str]],
+    examples: Examples | None = None,
+    rounds: int | None = None,
+) -> str:
+    """The few-shot prompt ending in ``Intent:``; the label follows after a space.
+
+    ``examples`` are the agent's (``intent_examples`` fills in the built-in
+    ones); ``rounds`` caps how many examples per intent are shown, for a model
+    whose context cannot hold them all.
+    """
     described = ", ".join(
         f"{i['name']} ({i['description']})" if i.get("description") else i["name"] for i in intents
     )
     lines = [f"Label each message with its intent: {described}.", ""]
-    for k in range(2):
+    shots = intent_examples(intents, examples)
+    most = max(map(len, shots.values()), default=0)
+    for k in range(most if rounds is None else min(rounds, most)):
         for intent in intents:
-            if intent["name"] in EXAMPLES:
-                lines += [
-                    f"Message: {EXAMPLES[intent['name']][k]}",
-                    f"Intent: {intent['name']}",
-                    "",
-                ]
+            if k < len(shots[intent["name"]]):
+                lines += [f"Message: {shots[intent['name']][k]}", f"Intent: {intent['name']}", ""]
     message = " ".join(text.split())[:MAX_TEXT_CHARS] or "(silence)"
     lines += [f"Message: {message}", "Intent:"]
     return "\n".join(lines)

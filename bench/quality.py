@@ -1,0 +1,472 @@
+"""Spoken quality of the local pipeline: intent accuracy, WER and classifier latency.
+
+Usage: ``python -m bench.quality [--split eval|tune] [--limit N] [--json PATH]``;
+levers: ``--agent-examples`` (the agent gets 5 examples per intent from the
+tuning split), ``--compare-hints`` (every clip also transcribed without the
+agent's STT hints), ``--beam N`` / ``--stt-threads N`` (faster-whisper),
+``--responder-niceness N`` (0: the concurrent responder runs at the
+classifier's priority), ``--no-concurrent``.
+
+Builds a labelled spoken set: every text below is synthesized by one of several
+voices (the Piper voice the platform speaks with, at different speeds and
+noise settings, and espeak-ng voices in other accents when ``espeak-ng`` is
+installed; without it the set uses the Piper variants only and the JSON says
+so). Each clip then goes through the engines as the workers call them: the
+STT engine through ``workers.stt.hear`` and the classifier through
+``workers.classify.label``, with a default agent (``agents.models.Agent``'s
+defaults: its intents and examples). Printed and written as JSON (default
+``bench/results/quality-<time>.json``):
+
+* intent accuracy on the spoken set (and on the typed texts, which shows what
+  the STT costs), with the confusions;
+* WER of the transcripts against the texts (lower-cased, punctuation dropped,
+  digits up to twelve spelled out);
+* classifier latency p50/p95, alone and while a responder generation runs in
+  a process of its own, as the respond worker's speculative reply does on the
+  same box, at the respond worker's lowered priority
+  (``workers.respond.yield_cpu``).
+
+Piper's noise is random, so the audio, and with it WER, differs a little from
+run to run; compare STT settings within one run (``--compare-hints``).
+
+**Held-out split.** ``EVAL`` (66 utterances, 11 per intent, 6 voices) is never
+used to write or tune prompts, intent descriptions or few-shot examples; those
+were written and tuned on the tuning split (``bench/intents.py`` and
+``TUNE_EXTRA``, 60 utterances) only, which ``--split tune`` runs instead.
+Texts and labels are committed; no audio is.
+"""
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from multiprocessing.synchronize import Event
+from pathlib import Path
+from statistics import quantiles
+from typing import Any, cast
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voiceproj.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from agents.models import EXAMPLES_PER_INTENT_MAX, Agent  # noqa: E402
+from bench.intents import LABELLED as TUNE  # noqa: E402
+from voiceproj.pipeline import AgentConfig  # noqa: E402
+from workers.audio import read_wav, resample  # noqa: E402
+from workers.classify import label  # noqa: E402
+from workers.engines import get_llm, get_stt, get_tts  # noqa: E402
+from workers.engines.piper_tts import DEFAULT_VOICE, SAMPLE_RATE  # noqa: E402
+from workers.respond import MAX_REPLY_TOKENS, RESPONDER_NICENESS, yield_cpu  # noqa: E402
+from workers.stt import hear, stt_hints  # noqa: E402
+
+# Held out: never shown to the classifier's prompt, descriptions or examples,
+# never used to tune them (module docstring).
+EVAL: list[tuple[str, str]] = [
+    ("hey, good morning to you", "greeting"),
+    ("hello, this is Maria calling", "greeting"),
+    ("hi, nice to talk to you", "greeting"),
+    ("good evening, hello", "greeting"),
+    ("hiya, how's it going", "greeting"),
+    ("morning! hope you're well", "greeting"),
+    ("hi, it's me again", "greeting"),
+    ("greetings, how are things today", "greeting"),
+    ("hey there, lovely to be talking with you", "greeting"),
+    ("hello, good day to you", "greeting"),
+    ("well hello there", "greeting"),
+    ("what's the price of a monthly membership?", "question"),
+    ("is there parking near your shop?", "question"),
+    ("when does the summer sale end?", "question"),
+    ("which payment methods do you accept?", "question"),
+    ("can I bring my dog into the restaurant?", "question"),
+    ("how far is the train station from the hotel?", "question"),
+    ("do you ship to Canada?", "question"),
+    ("what is the warranty on this laptop?", "question"),
+    ("who do I talk to about a refund?", "question"),
+    ("are you open on public holidays?", "question"),
+    ("how many people can the room hold?", "question"),
+    ("please reset my password", "command"),
+    ("schedule a call with the manager for Monday", "command"),
+    ("add a large pizza to my order", "command"),
+    ("transfer me to the billing department", "command"),
+    ("update my address to the new one", "command"),
+    ("sign me up for the newsletter", "command"),
+    ("change my booking to next week", "command"),
+    ("remind me about the appointment tomorrow", "command"),
+    ("stop my delivery for this week", "command"),
+    ("put me on the waiting list", "command"),
+    ("renew my library books please", "command"),
+    ("alright, bye for now", "farewell"),
+    ("thanks so much, goodbye", "farewell"),
+    ("okay, talk to you later", "farewell"),
+    ("that's it from me, take care", "farewell"),
+    ("I have to go now, bye", "farewell"),
+    ("cheers, have a good one", "farewell"),
+    ("see you soon, goodbye", "farewell"),
+    ("great, thanks, I'll hang up now", "farewell"),
+    ("bye bye", "farewell"),
+    ("that's all I needed, good night", "farewell"),
+    ("okay then, farewell", "farewell"),
+    ("pardon, could you repeat the last part?", "clarification"),
+    ("sorry, I missed what you said", "clarification"),
+    ("what was that again?", "clarification"),
+    ("can you explain that more simply?", "clarification"),
+    ("I'm confused, what do you mean?", "clarification"),
+    ("say that one more time please", "clarification"),
+    ("sorry, which one did you mean?", "clarification"),
+    ("hang on, I didn't get that", "clarification"),
+    ("come again?", "clarification"),
+    ("you lost me there, can you rephrase?", "clarification"),
+    ("did you say Tuesday or Thursday?", "clarification"),
+    ("my neighbour is painting his fence green", "other"),
+    ("I had pasta for lunch", "other"),
+    ("it's been raining all week here", "other"),
+    ("the kids are watching cartoons", "other"),
+    ("my car is making a funny noise", "other"),
+    ("I love the smell of fresh bread", "other"),
+    ("the sky looks orange tonight", "other"),
+    ("um, yeah, so, anyway", "other"),
+    ("blue socks and a red hat", "other"),
+    ("my brother plays the guitar", "other"),
+    ("the garden needs some water", "other"),
+]
+# The tuning split: bench/intents.py's 24 and these, written before EVAL and
+# disjoint from it. Prompts, descriptions and default examples are tuned here.
+TUNE_EXTRA: list[tuple[str, str]] = [
+    ("hey, how are you", "greeting"),
+    ("good morning", "greeting"),
+    ("hello, my name is John", "greeting"),
+    ("hi there, thanks for picking up", "greeting"),
+    ("hi", "greeting"),
+    ("hello again", "greeting"),
+    ("what's your phone number?", "question"),
+    ("is the museum free on Sundays?", "question"),
+    ("how do I get to the airport?", "question"),
+    ("does the hotel have a pool?", "question"),
+    ("what size is the medium box?", "question"),
+    ("when will my package arrive?", "question"),
+    ("call me back in an hour", "command"),
+    ("book two tickets for the concert", "command"),
+    ("delete my account", "command"),
+    ("set an alarm for six", "command"),
+    ("order more printer paper", "command"),
+    ("send a message to my wife", "command"),
+    ("bye", "farewell"),
+    ("thanks for your help, bye", "farewell"),
+    ("good night, talk soon", "farewell"),
+    ("I'm done, thank you", "farewell"),
+    ("see ya", "farewell"),
+    ("all good, goodbye then", "farewell"),
+    ("what?", "clarification"),
+    ("sorry, can you say it again?", "clarification"),
+    ("I don't follow", "clarification"),
+    ("could you slow down a bit?", "clarification"),
+    ("what does that word mean?", "clarification"),
+    ("sorry, was that a yes or a no?", "clarification"),
+    ("my favourite colour is green", "other"),
+    ("the train was late again", "other"),
+    ("I'm sitting in the park", "other"),
+    ("hmm, okay", "other"),
+    ("pizza is better than pasta", "other"),
+    ("we painted the kitchen last week", "other"),
+]
+SPLITS = {"eval": EVAL, "tune": TUNE + TUNE_EXTRA}
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One way of saying a text: a Piper synthesis setting or an espeak-ng voice."""
+
+    name: str
+    engine: str  # "piper" or "espeak-ng"
+    settings: tuple[tuple[str, Any], ...]
+
+
+VOICES = [
+    Voice("piper", "piper", ()),
+    Voice(
+        "piper-fast",
+        "piper",
+        (("length_scale", 0.8), ("noise_scale", 0.9), ("noise_w_scale", 1.0)),
+    ),
+    Voice(
+        "piper-slow",
+        "piper",
+        (("length_scale", 1.3), ("noise_scale", 0.4), ("noise_w_scale", 0.5)),
+    ),
+    Voice("espeak-us-f", "espeak-ng", (("-v", "en-us+f3"), ("-s", "160"))),
+    Voice("espeak-gb", "espeak-ng", (("-v", "en-gb"), ("-s", "175"))),
+    Voice("espeak-scot-fast", "espeak-ng", (("-v", "en-gb-scotland+m3"), ("-s", "200"))),
+]
+# Who speaks the responder's part while the classifier is timed (as in bench/engines.py).
+RESPONDER_QUESTIONS = [
+    "Explain in three sentences how to make a cup of tea.",
+    "Give me three tips for sleeping better.",
+    "Describe a sunny beach in three sentences.",
+]
+CALLER_RATE = 16000  # protocol v1's default input rate: what the STT worker gets
+NUMBERS = ["zero", "one", "two", "three", "four", "five", "six"]
+NUMBERS += ["seven", "eight", "nine", "ten", "eleven", "twelve"]
+
+
+def voices_available() -> list[Voice]:
+    """All voices, less the espeak-ng ones when the program is not installed."""
+    has_espeak = shutil.which("espeak-ng") is not None
+    return [v for v in VOICES if v.engine == "piper" or has_espeak]
+
+
+def synthesize(text: str, voice: Voice) -> bytes:
+    """``text`` spoken by ``voice``, as PCM16 16 kHz (what a browser caller sends)."""
+    if voice.engine == "piper":
+        from piper import SynthesisConfig
+
+        piper_voice = get_tts().voice(DEFAULT_VOICE)  # type: ignore[attr-defined]
+        chunks = piper_voice.synthesize(text, syn_config=SynthesisConfig(**dict(voice.settings)))
+        pcm = b"".join(c.audio_int16_bytes for c in chunks)
+        return resample(pcm, SAMPLE_RATE, CALLER_RATE)
+    with tempfile.NamedTemporaryFile(suffix=".wav") as wav:
+        args = [a for pair in voice.settings for a in pair]
+        subprocess.run(["espeak-ng", *args, "-w", wav.name, text], check=True)
+        pcm, rate = read_wav(wav.name)
+    return resample(pcm, rate, CALLER_RATE)
+
+
+def words(text: str) -> list[str]:
+    """``text`` as the words WER counts: lower case, no punctuation, small numbers spelled."""
+    tokens = re.sub(r"[^a-z0-9' ]+", " ", text.lower().replace("-", " ")).split()
+    return [NUMBERS[int(t)] if t.isdigit() and int(t) < len(NUMBERS) else t for t in tokens]
+
+
+def word_errors(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
+    """Substitutions + deletions + insertions turning ``reference`` into ``hypothesis``."""
+    row = list(range(len(hypothesis) + 1))
+    for i, ref in enumerate(reference, 1):
+        previous, row[0] = row[0], i
+        for j, hyp in enumerate(hypothesis, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ref != hyp))
+    return row[-1]
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    """p50/p95/max in milliseconds."""
+    ms = [v * 1000 for v in values]
+    if len(ms) == 1:
+        return {"p50": round(ms[0], 1), "p95": round(ms[0], 1), "max": round(ms[0], 1)}
+    cuts = quantiles(ms, n=20, method="inclusive")
+    return {"p50": round(cuts[9], 1), "p95": round(cuts[18], 1), "max": round(max(ms), 1)}
+
+
+def responder(ready: Event, go: Event, stop: Event, niceness: int) -> None:
+    """Generate replies back to back, as the respond worker's speculative reply does.
+
+    A process of its own with its own model, as the respond worker is; it
+    loads the model first so that loading is not what the classifier meets,
+    and lowers its priority by ``niceness`` as the respond worker's thread does.
+    """
+    yield_cpu(niceness)
+    llm = get_llm()
+    llm.classify("warm up", [{"name": "a"}, {"name": "b"}], "local", 0.0)
+    ready.set()
+    go.wait()
+    turn = 0
+    while not stop.is_set():
+        question = RESPONDER_QUESTIONS[turn % len(RESPONDER_QUESTIONS)]
+        messages = [
+            {"role": "system", "content": "You are a helpful, friendly voice assistant."},
+            {"role": "user", "content": f"{question} ({turn})"},  # no KV-cache shortcut
+        ]
+        for _ in llm.stream(messages, "local", 0.7, MAX_REPLY_TOKENS):
+            if stop.is_set():
+                break
+        turn += 1
+
+
+def time_labels(agent: AgentConfig, texts: list[str]) -> tuple[list[str], list[float]]:
+    """Each text's intent and how long the classifier took for it."""
+    labels, seconds = [], []
+    for text in texts:
+        started = time.perf_counter()
+        labels.append(label(agent, text))
+        seconds.append(time.perf_counter() - started)
+    return labels, seconds
+
+
+def tuning_examples() -> dict[str, list[str]]:
+    """Five utterances per intent from the tuning split, as an operator would write them."""
+    examples: dict[str, list[str]] = {}
+    for text, intent in TUNE_EXTRA:
+        if len(examples.setdefault(intent, [])) < EXAMPLES_PER_INTENT_MAX:
+            examples[intent].append(text)
+    return examples
+
+
+def run(
+    split: str,
+    limit: int | None,
+    concurrent: bool,
+    niceness: int,
+    examples: dict[str, list[str]],
+    compare_hints: bool,
+) -> dict[str, Any]:
+    """Synthesize, transcribe and classify the split; the results as a JSON-able dict."""
+    items = SPLITS[split][:limit] if limit else SPLITS[split]
+    voices = voices_available()
+    context = multiprocessing.get_context("fork")  # before this process loads any model
+    ready, go, stop = context.Event(), context.Event(), context.Event()
+    helper = context.Process(target=responder, args=(ready, go, stop, niceness), daemon=True)
+    if concurrent:
+        helper.start()
+    agent = cast(AgentConfig, Agent(name="Quality bench", examples=examples).pipeline_config())
+    rows: list[dict[str, Any]] = []
+    for index, (text, expected) in enumerate(items):
+        voice = voices[index % len(voices)]
+        pcm = synthesize(text, voice)
+        started = time.perf_counter()
+        heard = hear(agent, pcm, CALLER_RATE, tag=None).text
+        rows.append(
+            {
+                "text": text,
+                "expected": expected,
+                "voice": voice.name,
+                "audio_s": round(len(pcm) / 2 / CALLER_RATE, 2),
+                "transcript": heard,
+                "stt_ms": round((time.perf_counter() - started) * 1000),
+            }
+        )
+        if compare_hints:  # the same audio without the agent's vocabulary
+            rows[-1]["transcript_without_hints"] = get_stt().transcribe(pcm, CALLER_RATE).text
+    label(agent, "warm up")  # the first call per intent set computes its calibration
+    typed, _ = time_labels(agent, [r["text"] for r in rows])
+    spoken, alone = time_labels(agent, [r["transcript"] for r in rows])
+    for row, typed_label, spoken_label in zip(rows, typed, spoken, strict=True):
+        row["typed_intent"], row["intent"] = typed_label, spoken_label
+    latency = {"alone": summary(alone)}
+    if concurrent:
+        ready.wait(timeout=120)
+        go.set()
+        time.sleep(0.5)  # the responder is generating before the first label
+        _, busy = time_labels(agent, [r["transcript"] for r in rows])
+        stop.set()
+        helper.join(timeout=30)
+        latency["with_responder"] = summary(busy)
+    reference_words = sum(len(words(r["text"])) for r in rows)
+
+    def wer(key: str) -> float:
+        errors = sum(word_errors(words(r["text"]), words(r[key])) for r in rows)
+        return round(errors / reference_words, 3)
+
+    by_voice: dict[str, list[bool]] = {}
+    for row in rows:
+        by_voice.setdefault(row["voice"], []).append(row["intent"] == row["expected"])
+    wrong = [r for r in rows if r["intent"] != r["expected"]]
+    return {
+        "split": split,
+        "utterances": len(rows),
+        "voices": [v.name for v in voices],
+        "espeak_ng": any(v.engine == "espeak-ng" for v in voices),
+        "intent_accuracy": round(1 - len(wrong) / len(rows), 3),
+        "typed_intent_accuracy": round(
+            sum(r["typed_intent"] == r["expected"] for r in rows) / len(rows), 3
+        ),
+        "wer": wer("transcript"),
+        "wer_without_hints": wer("transcript_without_hints") if compare_hints else None,
+        "stt_hints": stt_hints(agent),
+        "accuracy_by_voice": {v: round(sum(ok) / len(ok), 3) for v, ok in by_voice.items()},
+        "confusions": dict(Counter(f"{r['expected']}->{r['intent']}" for r in wrong)),
+        "classify_ms": latency,
+        "stt_ms": summary([r["stt_ms"] / 1000 for r in rows]),
+        "rows": rows,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", choices=sorted(SPLITS), default="eval")
+    parser.add_argument("--limit", type=int, help="only the first N utterances (a smoke test)")
+    parser.add_argument("--no-concurrent", dest="concurrent", action="store_false")
+    parser.add_argument(
+        "--responder-niceness",
+        type=int,
+        default=RESPONDER_NICENESS,
+        help="how much nicer the concurrent responder runs (0: as the classifier)",
+    )
+    parser.add_argument(
+        "--agent-examples",
+        action="store_true",
+        help="give the agent 5 examples per intent from the tuning split (classifier and STT)",
+    )
+    parser.add_argument(
+        "--compare-hints",
+        action="store_true",
+        help="also transcribe every clip without the agent's STT hints (WER both ways)",
+    )
+    parser.add_argument("--beam", type=int, help="faster-whisper beam size (STT_BEAM_SIZE)")
+    parser.add_argument("--stt-threads", type=int, help="faster-whisper threads (ENGINE_THREADS)")
+    parser.add_argument("--json", type=Path, help="where to write the results")
+    args = parser.parse_args()
+    from django.conf import settings
+
+    # Read when the STT engine is built, on first use below.
+    if args.beam:
+        settings.STT_BEAM_SIZE = args.beam
+    if args.stt_threads:
+        settings.ENGINE_THREADS = args.stt_threads
+
+    results = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "loadavg_before": os.getloadavg()[0],
+        },
+        "engines": {
+            "stt": settings.VOICE_STT,
+            "llm": settings.VOICE_LLM,
+            "engine_threads": settings.ENGINE_THREADS,
+            "llm_threads": settings.LLM_THREADS,
+            "stt_beam_size": settings.STT_BEAM_SIZE,
+        },
+        "responder_niceness": args.responder_niceness,
+        **run(
+            args.split,
+            args.limit,
+            args.concurrent,
+            args.responder_niceness,
+            tuning_examples() if args.agent_examples else {},
+            args.compare_hints,
+        ),
+    }
+    results["machine"]["loadavg_after"] = os.getloadavg()[0]
+    for key in (
+        "utterances",
+        "intent_accuracy",
+        "typed_intent_accuracy",
+        "wer",
+        "wer_without_hints",
+    ):
+        print(f"{key:22} {results[key]}")
+    for key in ("classify_ms", "stt_ms", "accuracy_by_voice", "confusions"):
+        print(f"{key:22} {results[key]}")
+    stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    out = args.json or ROOT / "bench" / "results" / f"quality-{stamp}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

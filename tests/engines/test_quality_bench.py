@@ -1,0 +1,45 @@
+"""``python -m bench.quality`` on a tiny subset: real voices, real STT and classifier, the JSON.
+
+The operator's view: the command ends well and writes accuracy, WER and the
+classifier's latency with and without a responder generating beside it.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.stack import ROOT
+
+pytestmark = pytest.mark.e2e
+
+# Three models load in two processes, then 3 clips go through; on 2 shared cores.
+BENCH_TIMEOUT_S = 300
+
+
+def test_bench_quality_writes_accuracy_wer_and_latency(tmp_path: Path) -> None:
+    path = tmp_path / "quality.json"
+    command = [sys.executable, "-m", "bench.quality", "--limit", "3", "--agent-examples"]
+    done = subprocess.run(
+        [*command, "--compare-hints", "--json", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=BENCH_TIMEOUT_S,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(path.read_text())
+
+    assert result["split"] == "eval" and result["utterances"] == 3
+    # Three clips, three voices: the held-out set's first greetings.
+    assert [r["expected"] for r in result["rows"]] == ["greeting"] * 3
+    assert len({r["voice"] for r in result["rows"]}) == 3
+    assert all(r["transcript"] for r in result["rows"])
+    assert 0 <= result["intent_accuracy"] <= 1 and 0 <= result["wer"] <= 1
+    assert result["wer_without_hints"] is not None
+    assert "Quality bench" in result["stt_hints"]
+    for phase in ("alone", "with_responder"):
+        latency = result["classify_ms"][phase]
+        assert 0 < latency["p50"] <= latency["p95"] <= latency["max"]
