@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('calls', '0003_alter_callsession_channel'),
+        ('calls', '0005_turn_tool_calls'),
     ]
 
     operations = [
