@@ -1,8 +1,16 @@
-"""Admin for agents: operators' personas, searchable and grouped by purpose."""
+"""Admin for agents (operators' personas, searchable and grouped by purpose)
+and their knowledge entries."""
 
 from django.contrib import admin
 
-from .models import Agent
+from .models import Agent, KnowledgeEntry
+
+
+class KnowledgeInline(admin.StackedInline):
+    model = KnowledgeEntry
+    extra = 0
+    fields = ("title", "content")
+    show_change_link = True
 
 
 @admin.register(Agent)
@@ -24,7 +32,10 @@ class AgentAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("owner", "name", "description", "is_active")}),
         ("Telephony", {"fields": ("phone_number",)}),
-        ("Conversation", {"fields": ("system_prompt", "greeting", "language", "intents")}),
+        (
+            "Conversation",
+            {"fields": ("system_prompt", "greeting", "language", "intents", "routes")},
+        ),
         (
             "Models",
             {
@@ -37,3 +48,17 @@ class AgentAdmin(admin.ModelAdmin):
         ),
         ("Timestamps", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
     )
+    inlines = [KnowledgeInline]
+
+
+@admin.register(KnowledgeEntry)
+class KnowledgeEntryAdmin(admin.ModelAdmin):
+    list_display = ("title", "agent", "passage_count", "updated_at")
+    search_fields = ("title", "content", "agent__name")
+    list_select_related = ("agent",)
+    autocomplete_fields = ("agent",)
+    readonly_fields = ("created_at", "updated_at")
+
+    @admin.display(description="passages")
+    def passage_count(self, entry: KnowledgeEntry) -> int:
+        return entry.passages.count()

@@ -5,9 +5,12 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import models, transaction
 
 from voiceproj.phone import PhoneNumberField
+
+from .knowledge import split_passages
+from .routes import check_route_intents, validate_routes
 
 DEFAULT_INTENTS: list[dict[str, str]] = [
     {"name": "greeting", "description": "The caller says hello or opens the conversation."},
@@ -82,6 +85,9 @@ class Agent(models.Model):
     greeting = models.TextField(max_length=500, blank=True)
     language = models.CharField(max_length=16, default="en")
     intents = models.JSONField(default=default_intents, validators=[validate_intents])
+    # What the dialog does per intent (agents/routes.py); empty: answer every
+    # intent, end the call on a farewell.
+    routes = models.JSONField(default=dict, blank=True, validators=[validate_routes])
     classifier_model = models.CharField(
         max_length=100, default=DEFAULT_CLASSIFIER_MODEL, validators=[validate_not_blank]
     )
@@ -111,6 +117,16 @@ class Agent(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        """Routes may only name the agent's own intents (both fields must be valid first)."""
+        super().clean()
+        if isinstance(self.routes, dict) and isinstance(self.intents, list):
+            names = [str(i.get("name")) for i in self.intents if isinstance(i, dict)]
+            try:
+                check_route_intents(self.routes, names)
+            except ValidationError as exc:
+                raise ValidationError({"routes": exc}) from exc
+
     # What the pipeline's workers need of an agent, sent with every job
     # (docs/pipeline.md); the rest (owner, description, ...) stays here.
     PIPELINE_FIELDS = (
@@ -120,6 +136,7 @@ class Agent(models.Model):
         "greeting",
         "language",
         "intents",
+        "routes",
         "classifier_model",
         "classifier_temperature",
         "responder_model",
@@ -134,3 +151,64 @@ class Agent(models.Model):
     @property
     def intent_names(self) -> list[str]:
         return [intent["name"] for intent in self.intents]
+
+
+KNOWLEDGE_TITLE_MAX = 200
+# About two pages of text: an FAQ answer or a policy, not a manual. Bounded so
+# that ranking all of an agent's passages per turn stays fast.
+KNOWLEDGE_CONTENT_MAX = 10_000
+KNOWLEDGE_ENTRIES_MAX = 100
+
+
+class KnowledgeEntry(models.Model):
+    """A piece of an agent's knowledge; its passages are what retrieval ranks."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="knowledge")
+    title = models.CharField(max_length=KNOWLEDGE_TITLE_MAX, validators=[validate_not_blank])
+    content = models.TextField(max_length=KNOWLEDGE_CONTENT_MAX, validators=[validate_not_blank])
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["agent", "id"]
+        verbose_name_plural = "knowledge entries"
+
+    def __str__(self) -> str:
+        return self.title
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save the entry and replace its passages, in one transaction: whatever
+        writes an entry (API, builder page, admin) keeps retrieval in step."""
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            self.passages.all().delete()
+            KnowledgePassage.objects.bulk_create(
+                KnowledgePassage(entry=self, index=i, text=text)
+                for i, text in enumerate(split_passages(self.content))
+            )
+
+    def clean(self) -> None:
+        super().clean()
+        others = KnowledgeEntry.objects.filter(agent_id=self.agent_id).exclude(pk=self.pk)
+        if self.agent_id and others.count() >= KNOWLEDGE_ENTRIES_MAX:
+            raise ValidationError(
+                f"An agent holds at most {KNOWLEDGE_ENTRIES_MAX} knowledge entries.",
+                code="too_many_entries",
+            )
+
+
+class KnowledgePassage(models.Model):
+    """A stored passage of an entry's content (agents/knowledge.py splits and ranks them)."""
+
+    entry = models.ForeignKey(KnowledgeEntry, on_delete=models.CASCADE, related_name="passages")
+    index = models.PositiveIntegerField()
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["entry", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["entry", "index"], name="unique_passage_index")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entry} #{self.index}"

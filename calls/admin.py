@@ -14,7 +14,16 @@ class TurnInline(admin.TabularInline):
     """The conversation as recorded by the pipeline; history is never edited."""
 
     model = Turn
-    fields = ("index", "speaker", "text", "intent", *TIMINGS, "interrupted", "created_at")
+    fields = (
+        "index",
+        "speaker",
+        "text",
+        "intent",
+        *TIMINGS,
+        "interrupted",
+        "sources",
+        "created_at",
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -97,7 +106,7 @@ class TurnAdmin(admin.ModelAdmin):
     list_filter = ("speaker", "interrupted", "intent", "created_at")
     search_fields = ("text", "intent", "session__id")
     list_select_related = ("session", "session__agent")
-    readonly_fields = ("session", "index", "turn_id", "speaker", "created_at")
+    readonly_fields = ("session", "index", "turn_id", "speaker", "sources", "created_at")
 
     @admin.display(description="text")
     def short_text(self, obj: Turn) -> str:

@@ -766,5 +766,6 @@ class CallCore:
         TURNS.labels(outcome="fallback" if reply.line == FALLBACK_LINE else "answered").inc()
         await self.transport.send_event({"type": "metrics", "turn_id": reply.turn_id, **timings})
         self.last_activity = time.monotonic()
-        if (reply.final or {}).get("end_call"):
-            await self.end("farewell")
+        final = reply.final or {}
+        if final.get("end_call"):
+            await self.end(str(final.get("end_reason") or "farewell"))

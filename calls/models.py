@@ -95,6 +95,9 @@ class Turn(models.Model):
     first_audio_ms = models.PositiveIntegerField(null=True, blank=True)
     total_ms = models.PositiveIntegerField(null=True, blank=True)
     interrupted = models.BooleanField(default=False)
+    # The knowledge entries (agents.KnowledgeEntry ids) the agent's reply drew
+    # on; ids, not a relation, so deleting an entry never rewrites history.
+    sources = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -86,6 +86,7 @@ class TurnOut(Schema):
     first_audio_ms: int | None
     total_ms: int | None
     interrupted: bool
+    sources: list[int] = Field(description="Ids of the knowledge entries the reply drew on.")
     created_at: datetime
 
 

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.auth import SignedInRequest
-from agents.models import Agent
+from agents.models import Agent, KnowledgeEntry
 from voiceproj.errors import QuotaExceeded
 
 from .export import transcript_json, transcript_text_download, transcript_turns
@@ -180,6 +180,13 @@ def session_detail(request: SignedInRequest, session_id: UUID) -> HttpResponse:
     session = owned_session(request, session_id)
     turns = transcript_turns(session)
     chart, scale = latency_chart(turns)
+    cited = {source for turn in turns for source in turn.sources}
+    titles = dict(
+        KnowledgeEntry.objects.filter(pk__in=cited, agent=session.agent).values_list("id", "title")
+    )
+    for turn in turns:
+        # A deleted entry still shows its id: the turn's record is history.
+        turn.source_titles = [(s, titles.get(s, "deleted entry")) for s in turn.sources]  # type: ignore[attr-defined]
     return render(
         request,
         "calls/session_detail.html",

@@ -11,6 +11,7 @@ agent turn (text, intent, classify_ms, first_token_ms) is saved before
 ``reply_done`` is sent, so a hang-up after that loses nothing.
 """
 
+import logging
 import queue
 import re
 import threading
@@ -19,17 +20,22 @@ from dataclasses import dataclass, field
 
 from celery import shared_task
 from django.conf import settings
+from django.db import DatabaseError
 
+from agents import knowledge
 from calls.turns import record_turn
 from voiceproj.pipeline import REPLY_TASK, Job, event_message, reply_done_message
 from workers import relay
 from workers.classify import wait_for_intent
 from workers.engines import get_llm
 from workers.engines.base import EngineError
+from workers.engines.prompts import knowledge_prompt
 from workers.graph import Spoken, build_dialog_graph
 from workers.tts import synthesize
 from workers.turnstate import is_current
 from workers.turntask import TurnTask
+
+logger = logging.getLogger(__name__)
 
 # About three spoken sentences; a voice reply longer than that loses the caller.
 MAX_REPLY_TOKENS = 120
@@ -113,6 +119,8 @@ class TurnReply:
     stale: bool = False
     first_token_at: float | None = None  # epoch seconds
     sentences: int = 0
+    # The knowledge passages put into the speculative reply's prompt.
+    passages: list[knowledge.Passage] = field(default_factory=list)
     _tokens: queue.Queue = field(default_factory=queue.Queue)
     _cancelled: threading.Event = field(default_factory=threading.Event)
 
@@ -121,6 +129,12 @@ class TurnReply:
     def start_reply(self, text: str) -> None:
         agent = self.job["agent"]
         system = f"{agent.get('system_prompt', '').strip()}\n\n{SPEAKABLE_INSTRUCTIONS}".strip()
+        try:
+            self.passages = self.search_knowledge(text)
+        except EngineError as exc:  # the reply goes on without knowledge
+            logger.warning("knowledge not searched: %s", exc.message)
+        if self.passages:
+            system += "\n\n" + knowledge_prompt([p.text for p in self.passages])
         messages = [
             {"role": "system", "content": system},
             *self.job.get("history", []),
@@ -157,7 +171,8 @@ class TurnReply:
             self._out(delta, sentences)
             if kind == "end":
                 break
-        return Spoken(stream.text, self.sentences)
+        sources = tuple(dict.fromkeys(p.entry_id for p in self.passages))
+        return Spoken(stream.text, self.sentences, sources)
 
     def cancel_reply(self) -> None:
         self._cancelled.set()
@@ -167,6 +182,20 @@ class TurnReply:
         self._out(*stream.feed(text))
         self._out(*stream.close())
         return Spoken(stream.text, self.sentences)
+
+    def search_knowledge(self, text: str) -> list[knowledge.Passage]:
+        try:
+            return knowledge.search(self.job["agent"]["id"], text)
+        except DatabaseError as exc:
+            raise EngineError("respond", "knowledge", "unavailable", str(exc)) from exc
+
+    def run_tool(self, tool: str, text: str) -> Spoken:
+        # Tool execution is built separately (issue 12, tools); until it is
+        # wired here a tool route gets the fallback line and an error event.
+        raise EngineError("respond", "tools", "unavailable", f"Tool {tool!r} cannot run yet.")
+
+    def hand_off(self, to: str) -> None:
+        self.send_event({"type": "handoff", "to": to})
 
     # --- helpers ----------------------------------------------------------------
 
@@ -213,7 +242,7 @@ def answer(job: Job, text: str) -> None:
     what the caller actually heard of it (docs/pipeline.md, "Persistence").
     """
     nodes = TurnReply(job, text)
-    state = build_dialog_graph(nodes).invoke({"text": text})
+    state = build_dialog_graph(nodes, job["agent"].get("routes")).invoke({"text": text})
     if nodes.stale:
         return  # the call saves what was actually spoken of a barged-in turn
     first_token_ms = (
@@ -226,6 +255,7 @@ def answer(job: Job, text: str) -> None:
         intent=state.get("intent") or "",
         classify_ms=state.get("classify_ms"),
         first_token_ms=first_token_ms,
+        sources=state.get("sources") or [],
     )
     if state.get("error"):
         # The caller heard the fallback line; the client also learns why.
@@ -246,7 +276,11 @@ def answer(job: Job, text: str) -> None:
     relay.send(
         job["channel_name"],
         reply_done_message(
-            job, state.get("reply", ""), nodes.sentences, bool(state.get("end_call"))
+            job,
+            state.get("reply", ""),
+            nodes.sentences,
+            bool(state.get("end_call")),
+            state.get("end_reason") or "farewell",
         ),
     )
 

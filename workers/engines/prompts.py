@@ -1,4 +1,5 @@
-"""Classification prompt shared by the LLM engines.
+"""Prompts shared by the LLM engines: intent classification, and the
+knowledge passages an answer may draw on (:func:`knowledge_prompt`).
 
 A plain few-shot completion prompt ("Message: … / Intent: …") suits small
 models better than a chat-formatted instruction: measured on bench/intents.py
@@ -52,3 +53,13 @@ def classification_prompt(text: str, intents: Sequence[dict[str, str]]) -> str:
     message = " ".join(text.split())[:MAX_TEXT_CHARS] or "(silence)"
     lines += [f"Message: {message}", "Intent:"]
     return "\n".join(lines)
+
+
+def knowledge_prompt(passages: Sequence[str]) -> str:
+    """The system-prompt section that gives the responder the agent's knowledge."""
+    facts = "\n".join(f"- {' '.join(p.split())}" for p in passages)
+    return (
+        "Use these facts from the agent's knowledge when they answer the caller; "
+        "never contradict them, and say you don't know rather than invent details:\n"
+        f"{facts}"
+    )
