@@ -10,7 +10,7 @@ from django.db import models, transaction
 from voiceproj.phone import PhoneNumberField
 
 from .knowledge import split_passages
-from .routes import check_route_intents, validate_routes
+from .routes import check_route_intents, normalize_routes, validate_routes
 
 DEFAULT_INTENTS: list[dict[str, str]] = [
     {"name": "greeting", "description": "The caller says hello or opens the conversation."},
@@ -68,6 +68,13 @@ def validate_intents(value: Any) -> None:
         seen.add(name)
 
 
+class RoutesField(models.JSONField):
+    """An agent's routes; cleaning normalizes transfer numbers before the checks."""
+
+    def to_python(self, value: Any) -> Any:
+        return normalize_routes(super().to_python(value))
+
+
 def validate_not_blank(value: str) -> None:
     if not value.strip():
         raise ValidationError("This field cannot be blank.")
@@ -87,7 +94,7 @@ class Agent(models.Model):
     intents = models.JSONField(default=default_intents, validators=[validate_intents])
     # What the dialog does per intent (agents/routes.py); empty: answer every
     # intent, end the call on a farewell.
-    routes = models.JSONField(default=dict, blank=True, validators=[validate_routes])
+    routes = RoutesField(default=dict, blank=True, validators=[validate_routes])
     classifier_model = models.CharField(
         max_length=100, default=DEFAULT_CLASSIFIER_MODEL, validators=[validate_not_blank]
     )

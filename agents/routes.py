@@ -18,7 +18,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from voiceproj.phone import E164_MESSAGE, is_e164
+from voiceproj.phone import E164_MESSAGE, is_e164, normalize_phone_number
 
 ANSWER = "answer"
 SAY = "say"
@@ -74,6 +74,19 @@ def route_errors(intent: str, route: Any) -> str | None:
     if field == "to" and not is_e164(value):
         return f"The number of route {intent!r} is invalid. {E164_MESSAGE}"
     return None
+
+
+def normalize_routes(value: Any) -> Any:
+    """``value`` with each transfer number stripped of the separators people type
+    (``+1 (415) 555-0199``); anything else is left for the validators."""
+    if not isinstance(value, dict):
+        return value
+    return {
+        intent: {**route, "to": normalize_phone_number(route["to"])}
+        if isinstance(route, dict) and isinstance(route.get("to"), str)
+        else route
+        for intent, route in value.items()
+    }
 
 
 def validate_routes(value: Any) -> None:
