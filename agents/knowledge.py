@@ -10,12 +10,12 @@ database's full-text engine: one code path gives the same results on the
 embedded SQLite default and on PostgreSQL, needs no extension or model, and an
 agent's knowledge is bounded (``KNOWLEDGE_ENTRIES_MAX`` entries of at most
 ``KNOWLEDGE_CONTENT_MAX`` characters), so scoring it per turn takes
-milliseconds. bench/knowledge.py measures its recall.
+milliseconds (tens at the limit: docs/agents.md). bench/knowledge.py
+measures its recall.
 """
 
 import math
 import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -86,43 +86,56 @@ def split_passages(content: str, size: int = PASSAGE_CHARS) -> list[str]:
     return [p for p in passages if p]
 
 
-def rank(query: str, documents: Sequence[str]) -> list[tuple[int, float]]:
-    """BM25 scores of ``documents`` for ``query``: (index, score), best first,
-    only documents sharing a term with the query."""
+def index_terms(text: str) -> str:
+    """``text``'s terms as stored with a passage: each between two spaces on
+    either side, so counting ``" term "`` finds every occurrence (a C-speed
+    ``str.count``; tokenizing every passage per turn was most of the cost)."""
+    return "".join(f"  {term}  " for term in terms(text))
+
+
+def rank_indexed(query: str, documents: Sequence[str]) -> list[tuple[int, float]]:
+    """BM25 scores of documents given as :func:`index_terms` strings: (index,
+    score), best first, only documents sharing a term with ``query``."""
     query_terms = set(terms(query))
     if not query_terms or not documents:
         return []
-    counted = [Counter(terms(doc)) for doc in documents]
-    average = sum(sum(c.values()) for c in counted) / len(counted) or 1.0
-    frequency = Counter(t for c in counted for t in query_terms & c.keys())
-    n = len(counted)
+    n = len(documents)
+    lengths = [doc.count("  ") // 2 for doc in documents]
+    average = sum(lengths) / n or 1.0
+    counts = {term: [doc.count(f" {term} ") for doc in documents] for term in query_terms}
+    idf = {
+        term: math.log(1 + (n - df + 0.5) / (df + 0.5))
+        for term, column in counts.items()
+        for df in [sum(1 for tf in column if tf)]
+    }
     scores = []
-    for index, counts in enumerate(counted):
-        length = sum(counts.values())
-        score = 0.0
-        for term in query_terms & counts.keys():
-            idf = math.log(1 + (n - frequency[term] + 0.5) / (frequency[term] + 0.5))
-            tf = counts[term]
-            score += idf * tf * (K1 + 1) / (tf + K1 * (1 - B + B * length / average))
+    for index, length in enumerate(lengths):
+        norm = K1 * (1 - B + B * length / average)
+        score = sum(
+            idf[term] * tf * (K1 + 1) / (tf + norm)
+            for term, column in counts.items()
+            if (tf := column[index])
+        )
         if score > 0:
             scores.append((index, score))
     return sorted(scores, key=lambda pair: (-pair[1], pair[0]))
 
 
-def search(agent_id: int, query: str, k: int = 3) -> list[Passage]:
-    """The agent's ``k`` passages that best match ``query``, best first; [] when none does.
+def rank(query: str, documents: Sequence[str]) -> list[tuple[int, float]]:
+    """:func:`rank_indexed` of plain texts."""
+    return rank_indexed(query, [index_terms(doc) for doc in documents])
 
-    The title counts as part of each of its passages: "Opening hours" is often
-    the only place a question's key word appears.
-    """
+
+def search(agent_id: int, query: str, k: int = 3) -> list[Passage]:
+    """The agent's ``k`` passages that best match ``query``, best first; [] when none does."""
     from .models import KnowledgePassage  # here: the models import this module
 
     rows = list(
         KnowledgePassage.objects.filter(entry__agent_id=agent_id)
         .order_by("entry_id", "index")
-        .values_list("entry_id", "entry__title", "text")
+        .values_list("entry_id", "entry__title", "text", "terms")
     )
-    ranked = rank(query, [f"{title}. {text}" for _, title, text in rows])
+    ranked = rank_indexed(query, [row[3] for row in rows])
     return [
         Passage(entry_id=rows[i][0], title=rows[i][1], text=rows[i][2], score=round(score, 4))
         for i, score in ranked[:k]

@@ -9,7 +9,7 @@ from django.db import models, transaction
 
 from voiceproj.phone import PhoneNumberField
 
-from .knowledge import split_passages
+from .knowledge import index_terms, split_passages
 from .routes import check_route_intents, normalize_routes, validate_routes
 
 DEFAULT_INTENTS: list[dict[str, str]] = [
@@ -189,8 +189,12 @@ class KnowledgeEntry(models.Model):
         with transaction.atomic():
             super().save(*args, **kwargs)
             self.passages.all().delete()
+            # The title counts as part of each passage: "Opening hours" is
+            # often the only place a question's key word appears.
             KnowledgePassage.objects.bulk_create(
-                KnowledgePassage(entry=self, index=i, text=text)
+                KnowledgePassage(
+                    entry=self, index=i, text=text, terms=index_terms(f"{self.title}. {text}")
+                )
                 for i, text in enumerate(split_passages(self.content))
             )
 
@@ -210,6 +214,7 @@ class KnowledgePassage(models.Model):
     entry = models.ForeignKey(KnowledgeEntry, on_delete=models.CASCADE, related_name="passages")
     index = models.PositiveIntegerField()
     text = models.TextField()
+    terms = models.TextField()  # what retrieval ranks (agents.knowledge.index_terms)
 
     class Meta:
         ordering = ["entry", "index"]
