@@ -88,7 +88,7 @@ class DialogNodes(Protocol):
 class DialogState(TypedDict, total=False):
     text: str  # what the caller said
     intent: str | None
-    action: str  # the route's action
+    route: dict[str, str]  # the intent's route (agents/routes.py)
     classify_ms: int | None
     error: str | None  # EngineError code of the failed stage
     reply: str  # what the agent said
@@ -107,6 +107,11 @@ def said(spoken: Spoken, end_reason: str | None = None) -> DialogState:
         "end_call": end_reason is not None,
         "end_reason": end_reason or "",
     }
+
+
+def failed(exc: EngineError) -> DialogState:
+    """The state after a node failed before saying anything (the fallback follows)."""
+    return {"error": exc.code, "reply": "", "sentences": 0}
 
 
 def grounded_answer(text: str, passages: Sequence[Passage]) -> str:
@@ -142,57 +147,52 @@ def build_dialog_graph(
             return {"intent": None, "error": exc.code, "classify_ms": _ms_since(started)}
         classify_ms = _ms_since(started)
         nodes.announce_intent(intent)
-        action = route_for(routes, intent)["action"]
-        return {"intent": intent, "action": action, "classify_ms": classify_ms}
+        return {"intent": intent, "route": route_for(routes, intent), "classify_ms": classify_ms}
 
     def route(state: DialogState) -> str:
-        if state.get("error"):
-            return "fallback"
-        return state.get("action") or ANSWER
+        return "fallback" if state.get("error") else state["route"]["action"]
 
     def respond(state: DialogState) -> DialogState:
         try:
             spoken = nodes.keep_reply()
         except EngineError as exc:
-            return {"error": exc.code, "reply": "", "sentences": 0}
+            return failed(exc)
         return said(spoken)
 
     def after_speaking(state: DialogState) -> str:
         return "fallback" if state.get("error") and not state.get("reply") else END
 
-    def the_route(state: DialogState) -> dict[str, str]:
-        return route_for(routes, str(state.get("intent")))
-
     def say(state: DialogState) -> DialogState:
         nodes.cancel_reply()
-        return said(nodes.say(the_route(state)["text"]))
+        return said(nodes.say(state["route"]["text"]))
 
     def knowledge(state: DialogState) -> DialogState:
         nodes.cancel_reply()
         try:
             passages = nodes.search_knowledge(state["text"])
         except EngineError as exc:
-            return {"error": exc.code, "reply": "", "sentences": 0}
+            return failed(exc)
         spoken = nodes.say(grounded_answer(state["text"], passages))
-        sources = tuple(dict.fromkeys(p.entry_id for p in passages[:1]))
+        # Only the best passage is said, so only its entry is a source.
+        sources = tuple(p.entry_id for p in passages[:1])
         return said(Spoken(spoken.text, spoken.sentences, sources))
 
     def tool(state: DialogState) -> DialogState:
         nodes.cancel_reply()
         try:
-            return said(nodes.run_tool(the_route(state)["tool"], state["text"]))
+            return said(nodes.run_tool(state["route"]["tool"], state["text"]))
         except EngineError as exc:
-            return {"error": exc.code, "reply": "", "sentences": 0}
+            return failed(exc)
 
     def transfer(state: DialogState) -> DialogState:
         nodes.cancel_reply()
         spoken = nodes.say(TRANSFER_LINE)
-        nodes.hand_off(the_route(state)["to"])
+        nodes.hand_off(state["route"]["to"])
         return said(spoken, end_reason=TRANSFERRED)
 
     def end(state: DialogState) -> DialogState:
         nodes.cancel_reply()
-        return said(nodes.say(the_route(state).get("text") or FAREWELL_LINE), "farewell")
+        return said(nodes.say(state["route"].get("text") or FAREWELL_LINE), "farewell")
 
     def fallback(state: DialogState) -> DialogState:
         nodes.cancel_reply()
