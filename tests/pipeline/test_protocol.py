@@ -776,6 +776,7 @@ def test_tasks_carry_the_job_of_the_pipeline_contract(broker_spy, make_call):
         "greeting",
         "language",
         "intents",
+        "routes",
         "classifier_model",
         "classifier_temperature",
         "responder_model",
@@ -783,6 +784,7 @@ def test_tasks_carry_the_job_of_the_pipeline_contract(broker_spy, make_call):
         "voice",
     }
     assert [i["name"] for i in job["agent"]["intents"]] == ["question", "farewell"]
+    assert job["agent"]["routes"] == {}
     assert job["history"] == []  # a fixed line needs none
     assert isinstance(job["t0"], float)
 
