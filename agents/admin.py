@@ -1,9 +1,17 @@
-"""Admin for agents: operators' personas, searchable and grouped by purpose."""
+"""Admin for agents (operators' personas, searchable and grouped by purpose)
+and their knowledge entries."""
 
 from django.contrib import admin
 
 from .forms import ToolsFormMixin
-from .models import Agent
+from .models import Agent, KnowledgeEntry
+
+
+class KnowledgeInline(admin.StackedInline):
+    model = KnowledgeEntry
+    extra = 0
+    fields = ("title", "content")
+    show_change_link = True
 
 
 class AgentAdminForm(ToolsFormMixin):
@@ -44,7 +52,16 @@ class AgentAdmin(admin.ModelAdmin):
         ("Recording", {"fields": ("record_calls",)}),
         (
             "Conversation",
-            {"fields": ("system_prompt", "greeting", "language", "intents", "examples")},
+            {
+                "fields": (
+                    "system_prompt",
+                    "greeting",
+                    "language",
+                    "intents",
+                    "examples",
+                    "routes",
+                )
+            },
         ),
         ("Tools", {"fields": ("tools",)}),
         (
@@ -59,3 +76,17 @@ class AgentAdmin(admin.ModelAdmin):
         ),
         ("Timestamps", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
     )
+    inlines = [KnowledgeInline]
+
+
+@admin.register(KnowledgeEntry)
+class KnowledgeEntryAdmin(admin.ModelAdmin):
+    list_display = ("title", "agent", "passage_count", "updated_at")
+    search_fields = ("title", "content", "agent__name")
+    list_select_related = ("agent",)
+    autocomplete_fields = ("agent",)
+    readonly_fields = ("created_at", "updated_at")
+
+    @admin.display(description="passages")
+    def passage_count(self, entry: KnowledgeEntry) -> int:
+        return entry.passages.count()

@@ -1,6 +1,8 @@
-"""``/api/agents``: an operator's agents (list, create, retrieve, replace, update, delete).
+"""``/api/agents``: an operator's agents (list, create, retrieve, replace, update,
+delete) and each agent's knowledge entries (``/api/agents/{id}/knowledge``).
 
-Every query is scoped to the authenticated owner, so another user's agent is a 404.
+Every query is scoped to the authenticated owner, so another user's agent (and
+its knowledge) is a 404.
 """
 
 from django.core.exceptions import ValidationError
@@ -16,8 +18,16 @@ from calls.models import CallSession
 from voiceproj.errors import DbId, ErrorOut, ValidationErrorOut, from_django
 from voiceproj.pagination import Pages
 
-from .models import Agent
-from .schemas import AgentFilters, AgentIn, AgentOut, AgentPatch
+from .models import Agent, KnowledgeEntry
+from .schemas import (
+    AgentFilters,
+    AgentIn,
+    AgentOut,
+    AgentPatch,
+    KnowledgeIn,
+    KnowledgeOut,
+    routes_json,
+)
 from .tools import keep_secrets
 
 router = Router(tags=["agents"], auth=jwt_auth)
@@ -37,6 +47,8 @@ def save_validated(agent: Agent, fields: dict) -> Agent:
     if fields.get("tools") is not None:
         sent = [{k: v for k, v in tool.items() if v is not None} for tool in fields["tools"]]
         fields["tools"] = keep_secrets(sent, agent.tools)
+    if "routes" in fields:
+        fields["routes"] = routes_json(fields["routes"])
     for name, value in fields.items():
         setattr(agent, name, value)
     try:
@@ -45,6 +57,17 @@ def save_validated(agent: Agent, fields: dict) -> Agent:
         raise from_django(exc) from exc
     agent.save()
     return agent
+
+
+def save_entry(entry: KnowledgeEntry, payload: KnowledgeIn) -> KnowledgeEntry:
+    """Apply ``payload`` to a knowledge entry, validate (422 per field), save with its passages."""
+    entry.title, entry.content = payload.title, payload.content
+    try:
+        entry.full_clean(exclude=["agent"])
+    except ValidationError as exc:
+        raise from_django(exc) from exc
+    entry.save()
+    return entry
 
 
 @router.get("", response=list[AgentOut])
@@ -90,4 +113,51 @@ def delete_agent(request: HttpRequest, agent_id: DbId):  # type: ignore[no-untyp
     if agent.sessions.filter(status=CallSession.Status.ACTIVE).exists():
         raise HttpError(409, "This agent has an active call; end it before deleting the agent.")
     agent.delete()
+    return Status(204, None)
+
+
+# --- knowledge -----------------------------------------------------------------
+
+
+def owned_entry(request: HttpRequest, agent_id: int, entry_id: int) -> KnowledgeEntry:
+    return get_object_or_404(
+        KnowledgeEntry, pk=entry_id, agent_id=agent_id, agent__owner=current_user(request)
+    )
+
+
+@router.get("/{agent_id}/knowledge", response={200: list[KnowledgeOut], 404: ErrorOut})
+def list_knowledge(request: HttpRequest, agent_id: DbId) -> QuerySet[KnowledgeEntry]:
+    """The agent's knowledge entries, oldest first."""
+    return owned_agent(request, agent_id).knowledge.all()
+
+
+@router.post(
+    "/{agent_id}/knowledge",
+    response={201: KnowledgeOut, 404: ErrorOut, 422: ValidationErrorOut},
+)
+def create_knowledge(request: HttpRequest, agent_id: DbId, payload: KnowledgeIn):  # type: ignore[no-untyped-def]
+    """Add an entry; its content is split into passages for retrieval."""
+    entry = KnowledgeEntry(agent=owned_agent(request, agent_id))
+    return Status(201, save_entry(entry, payload))
+
+
+@router.get("/{agent_id}/knowledge/{entry_id}", response={200: KnowledgeOut, 404: ErrorOut})
+def get_knowledge(request: HttpRequest, agent_id: DbId, entry_id: DbId) -> KnowledgeEntry:
+    return owned_entry(request, agent_id, entry_id)
+
+
+@router.put(
+    "/{agent_id}/knowledge/{entry_id}",
+    response={200: KnowledgeOut, 404: ErrorOut, 422: ValidationErrorOut},
+)
+def replace_knowledge(
+    request: HttpRequest, agent_id: DbId, entry_id: DbId, payload: KnowledgeIn
+) -> KnowledgeEntry:
+    """Replace the title and content; the passages are split again."""
+    return save_entry(owned_entry(request, agent_id, entry_id), payload)
+
+
+@router.delete("/{agent_id}/knowledge/{entry_id}", response={204: None, 404: ErrorOut})
+def delete_knowledge(request: HttpRequest, agent_id: DbId, entry_id: DbId):  # type: ignore[no-untyped-def]
+    owned_entry(request, agent_id, entry_id).delete()
     return Status(204, None)

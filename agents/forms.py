@@ -11,6 +11,7 @@ from .models import (
     DEFAULT_RESPONDER_MODEL,
     DEFAULT_VOICE,
     Agent,
+    KnowledgeEntry,
     default_intents,
 )
 from .tools import keep_secrets, masked_tools
@@ -55,8 +56,12 @@ PERSONAS: dict[str, dict[str, str]] = {
 }
 
 
-class IntentsField(forms.JSONField):
-    """The intents list as JSON text; the page's editor rows serialize into it."""
+class JSONTextField(forms.JSONField):
+    """A JSON value edited as indented text; unreadable JSON says what shape is expected."""
+
+    def __init__(self, *, shape: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.shape = shape
 
     def prepare_value(self, value: Any) -> str:
         if isinstance(value, str):
@@ -67,7 +72,7 @@ class IntentsField(forms.JSONField):
         try:
             return super().to_python(value)
         except ValidationError as exc:
-            raise ValidationError("Intents must be a JSON list of {name, description}.") from exc
+            raise ValidationError(f"{self.label or 'This field'} must be {self.shape}.") from exc
 
 
 class ToolsField(forms.JSONField):
@@ -140,11 +145,28 @@ class AgentForm(ToolsFormMixin):
         "words.",
         widget=forms.Textarea(attrs={"rows": 6, "class": "mono"}),
     )
-    intents = IntentsField(
+    intents = JSONTextField(
+        label="Intents",
+        shape="a JSON list of {name, description}",
         initial=default_intents,
         help_text="One row per label the classifier may choose; names must be unique.",
         widget=forms.Textarea(attrs={"rows": 8, "class": "mono"}),
     )
+    routes = JSONTextField(
+        label="Routes",
+        shape='a JSON object of intent name → {"action": ...}',
+        required=False,
+        initial=dict,
+        help_text='What the dialog does per intent, e.g. {"hours": {"action": "knowledge"}, '
+        '"agent": {"action": "transfer", "to": "+15551234567"}}. Actions: answer, say '
+        "(text), knowledge, tool (tool), transfer (to), end (optional text). Intents "
+        "without a route are answered; a farewell ends the call.",
+        widget=forms.Textarea(attrs={"rows": 6, "class": "mono"}),
+    )
+
+    def clean_routes(self) -> Any:
+        # An emptied box means "no routes", not null.
+        return self.cleaned_data["routes"] or {}
 
     class Meta:
         model = Agent
@@ -156,6 +178,7 @@ class AgentForm(ToolsFormMixin):
             "language",
             "intents",
             "examples",
+            "routes",
             "classifier_model",
             "classifier_temperature",
             "responder_model",
@@ -202,3 +225,16 @@ class AgentForm(ToolsFormMixin):
                 field.widget.attrs.update(
                     {"aria-invalid": "true", "aria-describedby": described_by}
                 )
+
+
+class KnowledgeForm(forms.ModelForm):
+    """One knowledge entry of the agent being edited (its passages are split on save)."""
+
+    class Meta:
+        model = KnowledgeEntry
+        fields = ["title", "content"]
+        widgets = {"content": forms.Textarea(attrs={"rows": 8})}
+        help_texts = {
+            "content": "Facts the agent may answer from, in plain sentences; long text is "
+            "split into passages for retrieval.",
+        }

@@ -5,11 +5,13 @@ from typing import Any, cast
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import models, transaction
 
 from voiceproj.phone import PhoneNumberField
 from voiceproj.pipeline import AgentConfig
 
+from .knowledge import index_terms, split_passages
+from .routes import check_route_intents, normalize_routes, validate_routes
 from .tools import tool_specs, validate_tools
 
 DEFAULT_INTENTS: list[dict[str, str]] = [
@@ -96,6 +98,13 @@ def validate_examples(value: Any) -> None:
                 )
 
 
+class RoutesField(models.JSONField):
+    """An agent's routes; cleaning normalizes transfer numbers before the checks."""
+
+    def to_python(self, value: Any) -> Any:
+        return normalize_routes(super().to_python(value))
+
+
 def validate_not_blank(value: str) -> None:
     if not value.strip():
         raise ValidationError("This field cannot be blank.")
@@ -120,6 +129,9 @@ class Agent(models.Model):
         help_text="Caller utterances per intent that show the classifier what each intent "
         "sounds like: {intent name: [utterance, ...]}.",
     )
+    # What the dialog does per intent (agents/routes.py); empty: answer every
+    # intent, end the call on a farewell.
+    routes = RoutesField(default=dict, blank=True, validators=[validate_routes])
     classifier_model = models.CharField(
         max_length=100, default=DEFAULT_CLASSIFIER_MODEL, validators=[validate_not_blank]
     )
@@ -158,7 +170,9 @@ class Agent(models.Model):
         return self.name
 
     def clean(self) -> None:
-        """Examples may only name the agent's intents (a renamed intent leaves them behind)."""
+        """Examples and routes may only name the agent's own intents (a renamed
+        intent leaves them behind; both fields must be valid first)."""
+        super().clean()
         if isinstance(self.examples, dict) and isinstance(self.intents, list):
             names = {i.get("name", "").strip() for i in self.intents if isinstance(i, dict)}
             unknown = sorted(set(self.examples) - names)
@@ -169,6 +183,12 @@ class Agent(models.Model):
                         f"{', '.join(map(repr, unknown))}."
                     }
                 )
+        if isinstance(self.routes, dict) and isinstance(self.intents, list):
+            route_names = [str(i.get("name")) for i in self.intents if isinstance(i, dict)]
+            try:
+                check_route_intents(self.routes, route_names)
+            except ValidationError as exc:
+                raise ValidationError({"routes": exc}) from exc
 
     # What the pipeline's workers need of an agent, sent with every job
     # (docs/pipeline.md); the rest (owner, description, ...) stays here.
@@ -180,6 +200,7 @@ class Agent(models.Model):
         "language",
         "intents",
         "examples",
+        "routes",
         "classifier_model",
         "classifier_temperature",
         "responder_model",
@@ -201,3 +222,69 @@ class Agent(models.Model):
     @property
     def intent_names(self) -> list[str]:
         return [intent["name"] for intent in self.intents]
+
+
+KNOWLEDGE_TITLE_MAX = 200
+# About two pages of text: an FAQ answer or a policy, not a manual. Bounded so
+# that ranking all of an agent's passages per turn stays fast.
+KNOWLEDGE_CONTENT_MAX = 10_000
+KNOWLEDGE_ENTRIES_MAX = 100
+
+
+class KnowledgeEntry(models.Model):
+    """A piece of an agent's knowledge; its passages are what retrieval ranks."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="knowledge")
+    title = models.CharField(max_length=KNOWLEDGE_TITLE_MAX, validators=[validate_not_blank])
+    content = models.TextField(max_length=KNOWLEDGE_CONTENT_MAX, validators=[validate_not_blank])
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["agent", "id"]
+        verbose_name_plural = "knowledge entries"
+
+    def __str__(self) -> str:
+        return self.title
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save the entry and replace its passages, in one transaction: whatever
+        writes an entry (API, builder page, admin) keeps retrieval in step."""
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            self.passages.all().delete()
+            # The title counts as part of each passage: "Opening hours" is
+            # often the only place a question's key word appears.
+            KnowledgePassage.objects.bulk_create(
+                KnowledgePassage(
+                    entry=self, index=i, text=text, terms=index_terms(f"{self.title}. {text}")
+                )
+                for i, text in enumerate(split_passages(self.content))
+            )
+
+    def clean(self) -> None:
+        super().clean()
+        others = KnowledgeEntry.objects.filter(agent_id=self.agent_id).exclude(pk=self.pk)
+        if self.agent_id and others.count() >= KNOWLEDGE_ENTRIES_MAX:
+            raise ValidationError(
+                f"An agent holds at most {KNOWLEDGE_ENTRIES_MAX} knowledge entries.",
+                code="too_many_entries",
+            )
+
+
+class KnowledgePassage(models.Model):
+    """A stored passage of an entry's content (agents/knowledge.py splits and ranks them)."""
+
+    entry = models.ForeignKey(KnowledgeEntry, on_delete=models.CASCADE, related_name="passages")
+    index = models.PositiveIntegerField()
+    text = models.TextField()
+    terms = models.TextField()  # what retrieval ranks (agents.knowledge.index_terms)
+
+    class Meta:
+        ordering = ["entry", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["entry", "index"], name="unique_passage_index")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entry} #{self.index}"

@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from ninja import Schema
-from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from voiceproj.errors import InputSchema
-from voiceproj.phone import PHONE_INPUT_MAX_LENGTH
+from voiceproj.phone import PHONE_INPUT_MAX_LENGTH, parse_e164
 
 from .models import (
     DEFAULT_CLASSIFIER_MODEL,
@@ -23,9 +23,12 @@ from .models import (
     INTENT_DESCRIPTION_MAX,
     INTENT_NAME_MAX,
     INTENTS_MAX,
+    KNOWLEDGE_CONTENT_MAX,
+    KNOWLEDGE_TITLE_MAX,
     NAME_MAX,
     default_intents,
 )
+from .routes import ROUTE_TEXT_MAX, TOOL_NAME_MAX
 from .tools import (
     HEADER_VALUE_MAX,
     SECRET_MASK,
@@ -102,6 +105,75 @@ EXAMPLES_DESCRIPTION = (
     "Caller utterances per intent name that show the classifier what the intent sounds "
     f"like (at most {EXAMPLES_PER_INTENT_MAX} per intent); keys must be intents of the agent."
 )
+# --- routes: one schema per action, told apart by "action", so a 422 names the
+# exact field (routes.<intent>.say.text); the model checks that the intent exists.
+
+RouteText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=ROUTE_TEXT_MAX)
+]
+
+
+class AnswerRoute(InputSchema):
+    """The responder answers (what an intent without a route does)."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["answer"]
+
+
+class SayRoute(InputSchema):
+    """Say a fixed line."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["say"]
+    text: RouteText
+
+
+class KnowledgeRoute(InputSchema):
+    """Answer from the agent's knowledge, or say that the answer is not known."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["knowledge"]
+
+
+class ToolRoute(InputSchema):
+    """Run the named tool."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["tool"]
+    tool: str = Field(min_length=1, max_length=TOOL_NAME_MAX)
+
+
+class TransferRoute(InputSchema):
+    """Hand the call over to a phone number (web calls get a ``handoff`` event)."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["transfer"]
+    to: Annotated[
+        str, StringConstraints(max_length=PHONE_INPUT_MAX_LENGTH), AfterValidator(parse_e164)
+    ] = Field(examples=["+15551234567"])
+
+
+class EndRoute(InputSchema):
+    """Say ``text`` (or the farewell line) and end the call."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["end"]
+    text: RouteText | None = None
+
+
+Route = Annotated[
+    AnswerRoute | SayRoute | KnowledgeRoute | ToolRoute | TransferRoute | EndRoute,
+    Field(discriminator="action"),
+]
+Routes = dict[Annotated[str, StringConstraints(min_length=1, max_length=INTENT_NAME_MAX)], Route]
+
+
+def routes_json(routes: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Validated routes (``payload.dict()``) as the model stores them: no null keys."""
+    return {
+        intent: {key: value for key, value in route.items() if value is not None}
+        for intent, route in routes.items()
+    }
 
 
 # JSON types as the schema states them: no 0 for false, no "0.5" for 0.5.
@@ -140,6 +212,11 @@ class AgentIn(InputSchema):
     phone_number: PhoneNumberIn = None
     tools: ToolsIn = Field(default_factory=list)
     record_calls: bool = False
+    routes: Routes = Field(
+        default_factory=dict,
+        description="Intent name → action; intents without a route are answered, "
+        "and a farewell ends the call (docs/agents.md).",
+    )
 
 
 def no_default_in_schema(schema: dict[str, Any]) -> None:
@@ -177,6 +254,7 @@ class AgentPatch(InputSchema):
     phone_number: PhoneNumberIn = None
     tools: ToolsIn = omittable()
     record_calls: bool = omittable()
+    routes: Routes = omittable()
 
 
 class AgentFilters(InputSchema):
@@ -201,6 +279,7 @@ class AgentOut(Schema):
     phone_number: str | None
     tools: list[dict[str, Any]]
     record_calls: bool
+    routes: dict[str, dict[str, str]]
     created_at: datetime
     updated_at: datetime
 
@@ -213,3 +292,22 @@ class AgentOut(Schema):
 class AgentRef(Schema):
     id: int
     name: str
+
+
+class KnowledgeIn(InputSchema):
+    title: str = Field(min_length=1, max_length=KNOWLEDGE_TITLE_MAX)
+    content: str = Field(min_length=1, max_length=KNOWLEDGE_CONTENT_MAX)
+
+
+class KnowledgeOut(Schema):
+    id: int
+    agent_id: int
+    title: str
+    content: str
+    passages: int = Field(description="How many passages retrieval ranks for this entry.")
+    created_at: datetime
+    updated_at: datetime
+
+    @staticmethod
+    def resolve_passages(entry: Any) -> int:
+        return entry.passages.count()

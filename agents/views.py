@@ -1,20 +1,21 @@
-"""Agent pages: list with search, create, edit, delete. Only the owner's agents exist here."""
+"""Agent pages: list with search, create, edit, delete, and the agent's knowledge
+entries (add, edit, delete) on its edit page. Only the owner's agents exist here."""
 
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db.models import Count, Q, QuerySet
-from django.forms import ModelForm
+from django.forms import Form, ModelForm
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse, reverse_lazy
 from django.views.generic import CreateView, DeleteView, ListView, UpdateView
 
 from calls.models import CallSession
 
-from .forms import MODEL_SUGGESTIONS, PERSONAS, VOICE_SUGGESTIONS, AgentForm
-from .models import Agent
+from .forms import MODEL_SUGGESTIONS, PERSONAS, VOICE_SUGGESTIONS, AgentForm, KnowledgeForm
+from .models import Agent, KnowledgeEntry
 
 
 class OwnedAgentMixin(LoginRequiredMixin):
@@ -69,8 +70,62 @@ class AgentCreateView(AgentFormMixin, CreateView):
 
 
 class AgentUpdateView(AgentFormMixin, UpdateView):
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(
+            knowledge=self.object.knowledge.all(), knowledge_form=KnowledgeForm(), **kwargs
+        )
+
     def form_valid(self, form: ModelForm) -> HttpResponse:
         messages.success(self.request, f"Agent “{form.instance.name}” saved.")
+        return super().form_valid(form)
+
+
+class KnowledgeMixin(LoginRequiredMixin):
+    """Entries of one of the signed-in user's agents (anyone else's is a 404)."""
+
+    form_class: Any = KnowledgeForm
+    template_name: str | None = "agents/knowledge_form.html"
+    kwargs: dict[str, Any]
+    request: HttpRequest
+
+    def agent(self) -> Agent:
+        return get_object_or_404(Agent, pk=self.kwargs["pk"], owner=self.request.user)
+
+    def get_queryset(self) -> QuerySet[KnowledgeEntry]:
+        return KnowledgeEntry.objects.filter(agent=self.agent())
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(agent=self.agent(), **kwargs)  # type: ignore[misc]
+
+    def get_success_url(self) -> str:
+        return reverse("agents:edit", args=[self.kwargs["pk"]]) + "#knowledge"
+
+
+class KnowledgeCreateView(KnowledgeMixin, CreateView):
+    def get_form_kwargs(self) -> dict[str, Any]:
+        # The entry's agent is known before validation: the entry limit counts its siblings.
+        return {**super().get_form_kwargs(), "instance": KnowledgeEntry(agent=self.agent())}
+
+    def form_valid(self, form: ModelForm) -> HttpResponse:
+        messages.success(self.request, f"Knowledge “{form.instance.title}” added.")
+        return super().form_valid(form)
+
+
+class KnowledgeUpdateView(KnowledgeMixin, UpdateView):
+    pk_url_kwarg = "kid"
+
+    def form_valid(self, form: ModelForm) -> HttpResponse:
+        messages.success(self.request, f"Knowledge “{form.instance.title}” saved.")
+        return super().form_valid(form)
+
+
+class KnowledgeDeleteView(KnowledgeMixin, DeleteView):
+    pk_url_kwarg = "kid"
+    http_method_names = ["post"]
+    form_class = Form  # a bare confirmation: the button on the agent's page
+
+    def form_valid(self, form: Form) -> HttpResponse:
+        messages.success(self.request, f"Knowledge “{self.object.title}” deleted.")
         return super().form_valid(form)
 
 

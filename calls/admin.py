@@ -31,6 +31,7 @@ class TurnInline(admin.TabularInline):
         *TIMINGS,
         "interrupted",
         "tool_calls",
+        "sources",
         "created_at",
     )
     readonly_fields = fields
@@ -143,6 +144,7 @@ class TurnAdmin(admin.ModelAdmin):
     search_fields = ("text", "intent", "session__id")
     list_select_related = ("session", "session__agent")
     readonly_fields = ("session", "index", "turn_id", "speaker", "tool_calls", "created_at")
+    readonly_fields = ("session", "index", "turn_id", "speaker", "sources", "created_at")
 
     @admin.display(description="text")
     def short_text(self, obj: Turn) -> str:

@@ -106,6 +106,10 @@ REDIS_TIMEOUT_S = 3.0
 # so no sample is split): far below the transport's message limit whatever
 # chunk size a TTS engine produces.
 MAX_AUDIO_PIECE = 64 * 1024
+# A call the agent ends (farewell, transfer) over a transport that confirms
+# playback waits at most this long past the end of its last audio for the
+# confirmation that the caller heard it.
+HEARD_MARGIN_S = 5.0
 # Failures of the services a call depends on, as opposed to bugs.
 SERVICE_ERRORS = (
     RedisError,
@@ -800,5 +804,24 @@ class CallCore:
         TURNS.labels(outcome="fallback" if reply.line == FALLBACK_LINE else "answered").inc()
         await self.transport.send_event({"type": "metrics", "turn_id": reply.turn_id, **timings})
         self.last_activity = time.monotonic()
-        if (reply.final or {}).get("end_call"):
-            await self.end("farewell")
+        final = reply.final or {}
+        if not final.get("end_call"):
+            return
+        reason = str(final.get("end_reason") or "farewell")
+        if self.transport.confirms_playback:
+            # Not awaited here: the marks that confirm playback arrive meanwhile.
+            self.background.append(asyncio.create_task(self._end_when_heard(reply, reason)))
+        else:  # the client already has all the audio
+            await self.end(reason)
+
+    async def _end_when_heard(self, reply: Reply, reason: str) -> None:
+        """End the call once the caller heard the reply that ends it.
+
+        A phone call hung up or transferred through Twilio's REST API the
+        moment its last audio went out would cut off the goodbye (or the
+        "please hold") that Twilio is still playing.
+        """
+        deadline = self.playing_until + HEARD_MARGIN_S
+        while not self.ended and reply.heard < len(reply.spoken) and time.monotonic() < deadline:
+            await asyncio.sleep(WATCHDOG_TICK_S)
+        await self.end(reason)

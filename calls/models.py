@@ -102,6 +102,9 @@ class Turn(models.Model):
     # The agent turn's tool calls, in order (workers/tools/runner.py): name,
     # arguments, status (a stable code), ms and an excerpt of the result.
     tool_calls = models.JSONField(default=list, blank=True)
+    # The knowledge entries (agents.KnowledgeEntry ids) the agent's reply drew
+    # on; ids, not a relation, so deleting an entry never rewrites history.
+    sources = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -101,6 +101,7 @@ class TurnOut(Schema):
     total_ms: int | None
     interrupted: bool
     tool_calls: list[ToolCallOut]
+    sources: list[int] = Field(description="Ids of the knowledge entries the reply drew on.")
     created_at: datetime
 
 

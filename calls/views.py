@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.auth import SignedInRequest
-from agents.models import Agent
+from agents.models import Agent, KnowledgeEntry
 from voiceproj.errors import QuotaExceeded
 
 from .export import transcript_json, transcript_text_download, transcript_turns
@@ -197,6 +197,13 @@ def session_detail(request: SignedInRequest, session_id: UUID) -> HttpResponse:
             offset = offsets.get((turn.turn_id, turn.speaker))
             setattr(turn, "seek_s", offset)  # noqa: B010
             setattr(turn, "seek_label", clock(offset) if offset is not None else "")  # noqa: B010
+    cited = {source for turn in turns for source in turn.sources}
+    titles = dict(
+        KnowledgeEntry.objects.filter(pk__in=cited, agent=session.agent).values_list("id", "title")
+    )
+    for turn in turns:
+        # A deleted entry still shows its id: the turn's record is history.
+        turn.source_titles = [(s, titles.get(s, "deleted entry")) for s in turn.sources]  # type: ignore[attr-defined]
     return render(
         request,
         "calls/session_detail.html",

@@ -72,6 +72,7 @@ class AgentConfig(TypedDict):
     intents: list[Intent]
     # Few-shot examples per intent name; absent from jobs queued before the field existed.
     examples: NotRequired[dict[str, list[str]]]
+    routes: dict[str, dict[str, str]]  # intent → route (agents/routes.py)
     classifier_model: str
     classifier_temperature: float
     responder_model: str
@@ -116,9 +117,14 @@ def sentence_done_message(job: Job, sentence: int, text: str) -> Message:
     return _message("sentence_done", job, sentence=sentence, text=text)
 
 
-def reply_done_message(job: Job, text: str, sentences: int, end_call: bool = False) -> Message:
-    """The reply is complete: ``sentences`` sentences in all (0: nothing to say)."""
-    return _message("reply_done", job, text=text, sentences=sentences, end_call=end_call)
+def reply_done_message(
+    job: Job, text: str, sentences: int, end_call: bool = False, end_reason: str = "farewell"
+) -> Message:
+    """The reply is complete: ``sentences`` sentences in all (0: nothing to say).
+    With ``end_call`` the call ends once it is delivered, for ``end_reason``."""
+    return _message(
+        "reply_done", job, text=text, sentences=sentences, end_call=end_call, end_reason=end_reason
+    )
 
 
 def progress_message(job: Job, task_id: str, running: bool) -> Message:
@@ -184,6 +190,13 @@ def turn_starts_key(user_id: int) -> str:
 
 FAREWELL_LINE = "Thank you for calling. Goodbye!"
 FALLBACK_LINE = "Sorry, I'm having trouble answering right now. Could you say that again?"
+# The knowledge route when no passage of the agent's knowledge matches: a clear
+# "not known" rather than an answer the model made up.
+NO_KNOWLEDGE_LINE = "Sorry, I don't have that information."
+# Said before a transfer route hands the call over.
+TRANSFER_LINE = "Please hold while I transfer your call."
+# The end reason of a call the agent handed over (a transfer route).
+TRANSFERRED = "transferred"
 
 # A running turn task tells the call it is alive this often; the call's
 # VOICE_TURN_STALL_S allows for several missed beats.

@@ -27,14 +27,17 @@ from dataclasses import dataclass, field
 
 from celery import shared_task
 from django.conf import settings
+from django.db import DatabaseError
 
+from agents import knowledge
 from calls.protocol import handoff_event, tool_call_event, tool_result_event
 from calls.turns import history, record_turn
-from voiceproj.pipeline import REPLY_TASK, Job, event_message, reply_done_message
+from voiceproj.pipeline import REPLY_TASK, TRANSFERRED, Job, event_message, reply_done_message
 from workers import relay
 from workers.classify import wait_for_intent
 from workers.engines import get_llm
 from workers.engines.base import EngineError, ToolCall
+from workers.engines.prompts import knowledge_prompt
 from workers.graph import Spoken, build_dialog_graph
 from workers.tools.runner import run_tool_call
 from workers.tts import synthesize
@@ -147,7 +150,9 @@ class TurnReply:
     first_token_at: float | None = None  # epoch seconds
     sentences: int = 0
     tool_calls: list[dict] = field(default_factory=list)  # audit entries, in order
-    end_call: bool = False
+    end_reason: str = ""  # a tool ended the call (end_call, transfer_call), and why
+    # The knowledge passages put into the speculative reply's prompt.
+    passages: list[knowledge.Passage] = field(default_factory=list)
     _tokens: queue.Queue = field(default_factory=queue.Queue)
     _cancelled: threading.Event = field(default_factory=threading.Event)
     _unsent_text: str = ""  # released text not yet sent as a response.delta
@@ -197,7 +202,8 @@ class TurnReply:
                 self._out(*stream.close(), final=True)
                 break
             self._out(*stream.feed(value))
-        return Spoken(stream.text, self.sentences, self.end_call)
+        sources = tuple(dict.fromkeys(p.entry_id for p in self.passages))
+        return Spoken(stream.text, self.sentences, sources, self.end_reason)
 
     def cancel_reply(self) -> None:
         self._cancelled.set()
@@ -208,12 +214,33 @@ class TurnReply:
         self._out(*stream.close(), final=True)
         return Spoken(stream.text, self.sentences)
 
+    def search_knowledge(self, text: str) -> list[knowledge.Passage]:
+        try:
+            return knowledge.search(self.job["agent"]["id"], text)
+        except DatabaseError as exc:
+            raise EngineError("respond", "knowledge", "unavailable", str(exc)) from exc
+
+    def run_tool(self, tool: str, text: str) -> Spoken:
+        # Tool execution is built separately (issue 12, tools); until it is
+        # wired here a tool route gets the fallback line and an error event.
+        raise EngineError("respond", "tools", "unavailable", f"Tool {tool!r} cannot run yet.")
+
+    def hand_off(self, to: str) -> None:
+        self.send_event(handoff_event(to))
+
     # --- helpers ----------------------------------------------------------------
 
     def prompt(self, text: str) -> list[dict[str, str]]:
-        """The responder's messages: instructions, the call so far, the caller's ``text``."""
+        """The responder's messages: instructions with the knowledge that matches
+        ``text``, the call so far, and ``text``."""
         agent = self.job["agent"]
         system = f"{agent.get('system_prompt', '').strip()}\n\n{SPEAKABLE_INSTRUCTIONS}".strip()
+        try:
+            self.passages = self.search_knowledge(text)
+        except EngineError as exc:  # the reply goes on without knowledge
+            logger.warning("knowledge not searched: %s", exc.message)
+        if self.passages:
+            system += "\n\n" + knowledge_prompt([p.text for p in self.passages])
         # Read here, not by the call: the web process then does no database
         # read per turn, and every earlier turn is saved by now (the call
         # saves a reply, or what was heard of it, before the next turn starts).
@@ -231,8 +258,11 @@ class TurnReply:
             return
         self.send_event(tool_result_event(call.name, outcome.ok))
         if outcome.handoff:
-            self.send_event(handoff_event(outcome.handoff))
-        self.end_call = outcome.end_call
+            # As a transfer route does: the call ends, a phone call is transferred.
+            self.hand_off(outcome.handoff)
+            self.end_reason = TRANSFERRED
+        elif outcome.end_call:
+            self.end_reason = "farewell"
         self._out(*stream.feed((" " if stream.raw.strip() else "") + outcome.say + " "))
         self._out(*stream.close(), final=True)
 
@@ -301,7 +331,7 @@ def answer(job: Job, text: str) -> None:
     what the caller actually heard of it (docs/pipeline.md, "Persistence").
     """
     nodes = TurnReply(job, text)
-    state = build_dialog_graph(nodes).invoke({"text": text})
+    state = build_dialog_graph(nodes, job["agent"].get("routes")).invoke({"text": text})
     if nodes.stale:
         if nodes.tool_calls:  # the audit keeps what was (not) called
             record_turn(job["session_id"], job["turn_id"], "agent", tool_calls=nodes.tool_calls)
@@ -317,6 +347,7 @@ def answer(job: Job, text: str) -> None:
         classify_ms=state.get("classify_ms"),
         first_token_ms=first_token_ms,
         tool_calls=nodes.tool_calls,
+        sources=state.get("sources") or [],
     )
     if state.get("error"):
         # The caller heard the fallback line; the client also learns why.
@@ -337,7 +368,11 @@ def answer(job: Job, text: str) -> None:
     relay.send(
         job["channel_name"],
         reply_done_message(
-            job, state.get("reply", ""), nodes.sentences, bool(state.get("end_call"))
+            job,
+            state.get("reply", ""),
+            nodes.sentences,
+            bool(state.get("end_call")),
+            state.get("end_reason") or "farewell",
         ),
     )
 

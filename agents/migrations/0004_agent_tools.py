@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('agents', '0002_agent_phone_number'),
+        ('agents', '0003_routes_knowledge'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('calls', '0003_alter_callsession_channel'),
+        ('calls', '0004_turn_sources'),
     ]
 
     operations = [

@@ -10,7 +10,10 @@ handed to the dialog as a turn), ``mark`` (the caller heard that sentence) and
 μ-law 8 kHz with the ``streamSid``), a ``mark`` after each sentence and
 ``clear`` on barge-in. The core saves of a barged-in turn only the sentences
 whose mark came back: what the caller actually heard. When the agent ends the
-call (a farewell, idle) the phone call is hung up through Twilio's REST API.
+call (a farewell, idle) the phone call is hung up through Twilio's REST API;
+when a transfer route handed it over (the ``handoff`` event), the call is
+updated with ``<Dial>`` TwiML instead, so the caller is connected to that
+number (or hung up, should Twilio refuse the transfer).
 """
 
 import base64
@@ -27,7 +30,7 @@ from calls.protocol import Close
 
 from ..tickets import STREAM_TICKET
 from .audio import FRAME_BYTES, PHONE_RATE, PhoneEncoder, from_phone
-from .twilio import FINAL_STATUSES, hang_up
+from .twilio import FINAL_STATUSES, hang_up, transfer
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +51,7 @@ class TwilioMediaStreamConsumer(CoreConsumer):
     call_sid = ""
     encoder: PhoneEncoder | None = None
     ended_reason = ""
+    handoff_to = ""  # the number a transfer route handed the call to
 
     # --- Transport (what the core calls) -------------------------------------------
 
@@ -60,6 +64,8 @@ class TwilioMediaStreamConsumer(CoreConsumer):
         elif kind == "audio.end" and self.encoder is not None:
             await self._send_media(self.encoder.encode(b"", last=True))
             self.encoder = None
+        elif kind == "handoff":
+            self.handoff_to = str(event["to"])
         elif kind == "ended":
             self.ended_reason = event["reason"]
         elif kind == "error":
@@ -75,8 +81,12 @@ class TwilioMediaStreamConsumer(CoreConsumer):
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
         if self.ended_reason and self.ended_reason not in CALLER_ENDED and self.call_sid:
-            # The agent ended the call: put the phone down, not just the stream.
-            await sync_to_async(hang_up, thread_sensitive=False)(self.call_sid)
+            # The agent ended the call: hand it over, or put the phone down, not just the stream.
+            transferred = self.handoff_to and await sync_to_async(transfer, thread_sensitive=False)(
+                self.call_sid, self.handoff_to
+            )
+            if not transferred:
+                await sync_to_async(hang_up, thread_sensitive=False)(self.call_sid)
         await super().close(code=code, reason=reason)
 
     async def _send_twilio(self, message: dict[str, Any]) -> None:

@@ -6,7 +6,8 @@
   token as ``<Parameter>``s; a number no active agent answers gets a polite
   line and a hang-up.
 * ``POST /telephony/twilio/status`` ends the session when the call is over.
-* ``place_call`` dials out from an agent's number; ``hang_up`` ends a call.
+* ``place_call`` dials out from an agent's number; ``hang_up`` ends a call;
+  ``transfer`` hands a call over to another number (a transfer route).
 * The single-use stream token is ``calls.tickets.STREAM_TICKET``: the socket
   redeems it before it takes the call.
 
@@ -149,19 +150,35 @@ def hang_up(call_sid: str) -> bool:
     that already ended, Twilio unreachable) are logged: the caller is ending
     the call anyway, and Twilio ends the stream with it.
     """
+    return _update_call(call_sid, "hang up", status="completed")
+
+
+def transfer(call_sid: str, to: str) -> bool:
+    """Hand a live call over to ``to``: new TwiML for the call, ``<Dial>`` to that number.
+
+    Twilio stops the call's media stream and dials; the caller stays on the
+    line. Never raises; returns whether Twilio accepted it (failures logged).
+    """
+    response = VoiceResponse()
+    response.dial(to)
+    return _update_call(call_sid, f"transfer to {to}", twiml=str(response))
+
+
+def _update_call(call_sid: str, what: str, **changes: str) -> bool:
+    """Update a live call through the REST API (``what`` names it in the logs); never raises."""
     if not CALL_SID.match(call_sid or ""):
-        logger.warning("Not hanging up %r: not a Twilio call SID", call_sid)
+        logger.warning("Not doing %s of %r: not a Twilio call SID", what, call_sid)
         return False
     try:
-        rest_client().calls(call_sid).update(status="completed")
+        rest_client().calls(call_sid).update(**changes)
     except TwilioNotConfigured as exc:
-        logger.warning("Cannot hang up %s: %s", call_sid, exc)
+        logger.warning("Cannot %s %s: %s", what, call_sid, exc)
         return False
     except TwilioRestException as exc:
-        logger.warning("Twilio refused to hang up %s: %s", call_sid, exc.msg)
+        logger.warning("Twilio refused to %s %s: %s", what, call_sid, exc.msg)
         return False
     except Exception:
-        logger.exception("Hanging up %s failed", call_sid)
+        logger.exception("%s of %s failed", what, call_sid)
         return False
     return True
 

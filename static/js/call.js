@@ -149,6 +149,10 @@ const handlers = {
   metrics(event) {
     addLatencyRow(event);
   },
+  handoff(event) {
+    // A transfer route: a browser cannot dial, so the caller is shown where to.
+    agentBubble(event.turn_id).querySelector(".meta").textContent = `handed over to ${event.to}`;
+  },
   error(event) {
     setState(root.dataset.state, `${event.message} (${event.code})`, "warning");
   },

@@ -12,6 +12,8 @@ EXPECTED = {
     "/api/agents": {"get", "post"},
     "/api/agents/{agent_id}": {"get", "put", "patch", "delete"},
     "/api/agents/{agent_id}/sessions": {"post"},
+    "/api/agents/{agent_id}/knowledge": {"get", "post"},
+    "/api/agents/{agent_id}/knowledge/{entry_id}": {"get", "put", "delete"},
     "/api/agents/{agent_id}/calls": {"post"},
     "/api/sessions": {"get"},
     "/api/sessions/{session_id}": {"get"},

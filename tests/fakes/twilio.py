@@ -6,7 +6,11 @@ Speaks the 2010-04-01 wire format the twilio SDK uses:
   ``From``, ``Url``, ``StatusCallback``, ``StatusCallbackEvent``...) → 201 and
   the call resource (``sid`` ``CA`` + 32 hex, ``status`` ``queued``);
 * ``POST /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json`` with
-  ``Status=completed`` → 200 and the call, now ``completed``.
+  ``Status=completed`` → 200 and the call, now ``completed``; with ``Twiml``
+  (new instructions, e.g. ``<Dial>`` for a transfer) → 200, the TwiML kept
+  on the call as ``twiml``. Inbound calls are known once the test registers
+  them with :func:`register_call` (Twilio knows every call; the fake only
+  those it created or was told of).
 
 HTTP basic auth must be the account SID and auth token the fake was made with
 (else 401, error 20003). Errors are Twilio's JSON error bodies. ``options``:
@@ -107,7 +111,25 @@ class TwilioHandler(FakeHandler):
             return
         if "Status" in form:
             call.update(status=form["Status"], date_updated=DATE)
+        if "Twiml" in form:
+            call.update(twiml=form["Twiml"], date_updated=DATE)
         self.send_json(200, call)
+
+
+def register_call(fake: FakeServer, sid: str, to: str, from_: str) -> None:
+    """Make an inbound call ``sid`` known to the fake, as it is to Twilio."""
+    fake.options.setdefault("calls", {})[sid] = {
+        "sid": sid,
+        "account_sid": ACCOUNT_SID,
+        "to": to,
+        "from": from_,
+        "status": "in-progress",
+        "direction": "inbound",
+        "api_version": "2010-04-01",
+        "date_created": DATE,
+        "date_updated": DATE,
+        "uri": f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls/{sid}.json",
+    }
 
 
 def twilio_server() -> FakeServer:

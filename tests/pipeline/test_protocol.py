@@ -772,6 +772,7 @@ def test_tasks_carry_the_job_of_the_pipeline_contract(broker_spy, make_call):
         "greeting",
         "language",
         "intents",
+        "routes",
         "classifier_model",
         "classifier_temperature",
         "responder_model",
@@ -781,6 +782,7 @@ def test_tasks_carry_the_job_of_the_pipeline_contract(broker_spy, make_call):
     }
     assert job["agent"]["tools"] == []  # specs only; URLs and secrets stay in the database
     assert [i["name"] for i in job["agent"]["intents"]] == ["question", "farewell"]
+    assert job["agent"]["routes"] == {}
     assert isinstance(job["t0"], float)
 
     name, (job,), extra = typed

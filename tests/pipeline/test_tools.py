@@ -23,9 +23,8 @@ from calls.models import Turn
 from tests.fakes.operator import operator_server
 from tests.fakes.server import FakeServer
 from voiceproj.celery import app as celery_app
-from voiceproj.pipeline import FAREWELL_LINE, REPLY_TASK, tool_call_key
+from voiceproj.pipeline import FAREWELL_LINE, REPLY_TASK, TRANSFER_LINE, tool_call_key
 from workers.engines.instant import REPLY
-from workers.tools.builtins import TRANSFER_LINE
 from workers.tools.speech import DEFAULT_FAILURE_LINE, FAILURE_LINES
 
 from .conftest import Call, LiveServer, wait_until_disconnected

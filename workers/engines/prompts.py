@@ -1,4 +1,5 @@
-"""Classification and tool-choice prompts shared by the LLM engines.
+"""Prompts shared by the LLM engines: intent classification, tool choice,
+and the knowledge passages an answer may draw on (:func:`knowledge_prompt`).
 
 A plain few-shot completion prompt ("Message: … / Intent: …") suits small
 models better than a chat-formatted instruction: measured on bench/intents.py
@@ -113,4 +114,14 @@ def tool_arguments_prompt(tool: ToolSpec) -> str:
     return (
         f"Fill in the arguments of the tool {tool['name']} ({tool['description']}) "
         "from the caller's words. Answer with JSON only."
+    )
+
+
+def knowledge_prompt(passages: Sequence[str]) -> str:
+    """The system-prompt section that gives the responder the agent's knowledge."""
+    facts = "\n".join(f"- {' '.join(p.split())}" for p in passages)
+    return (
+        "Use these facts from the agent's knowledge when they answer the caller; "
+        "never contradict them, and say you don't know rather than invent details:\n"
+        f"{facts}"
     )

@@ -7,13 +7,12 @@ operator's transfer number, or the knowledge excerpt to speak.
 
 from typing import Any
 
+from agents.knowledge import search
 from agents.models import Agent
+from workers.graph import grounded_answer
 from workers.tools.net import ToolFailure
 
-TRANSFER_LINE = "Please hold while I transfer you to a colleague."
 KNOWLEDGE_HITS = 3
-# About two spoken sentences of the best passage.
-KNOWLEDGE_SAY_CHARS = 300
 
 
 def _stored(agent_id: int, name: str) -> dict[str, Any]:
@@ -36,19 +35,8 @@ def transfer_number(agent_id: int) -> str:
 
 
 def lookup_knowledge(agent_id: int, query: str) -> str:
-    """The best passages of the agent's knowledge for ``query``, as speech.
-
-    Adapter over ``agents.knowledge.search(agent_id, query, k)``, built on
-    another branch (issue 12, part A): until it is there this is
-    ``unavailable``. A hit may be an object or a dict with ``content``.
-    """
-    try:
-        from agents.knowledge import search  # type: ignore[import-not-found,unused-ignore]
-    except ImportError as exc:
-        raise ToolFailure("unavailable", "This platform has no knowledge search.") from exc
-    hits = list(search(agent_id, query, k=KNOWLEDGE_HITS))
-    if not hits:
+    """What the agent's knowledge says to ``query``, spoken as the ``knowledge`` route says it."""
+    passages = search(agent_id, query, k=KNOWLEDGE_HITS)
+    if not passages:
         raise ToolFailure("not_found", f"Nothing in the knowledge matches {query[:60]!r}.")
-    first = hits[0]
-    content = first.get("content", "") if isinstance(first, dict) else getattr(first, "content", "")
-    return " ".join(str(content).split())[:KNOWLEDGE_SAY_CHARS]
+    return grounded_answer(query, passages)

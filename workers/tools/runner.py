@@ -30,7 +30,7 @@ import redis
 from django.conf import settings
 
 from agents.tools import DEFAULT_TIMEOUT_S, arguments_validator
-from voiceproj.pipeline import FAREWELL_LINE, Job, tool_call_key
+from voiceproj.pipeline import FAREWELL_LINE, TRANSFER_LINE, Job, tool_call_key
 from workers.engines.base import ToolCall
 from workers.tools import builtins
 from workers.tools.net import ToolFailure, request
@@ -115,9 +115,7 @@ def _execute(job: Job, call: ToolCall) -> ToolOutcome:
         return ToolOutcome(call.name, call.arguments, "ok", None, "", FAREWELL_LINE, end_call=True)
     if call.name == "transfer_call":
         to = builtins.transfer_number(job["agent"]["id"])
-        return ToolOutcome(
-            call.name, call.arguments, "ok", None, to, builtins.TRANSFER_LINE, handoff=to
-        )
+        return ToolOutcome(call.name, call.arguments, "ok", None, to, TRANSFER_LINE, handoff=to)
     if call.name == "lookup_knowledge":
         answer = builtins.lookup_knowledge(job["agent"]["id"], str(call.arguments["query"]))
         return ToolOutcome(
