@@ -157,7 +157,7 @@ async def converse(session_id: str, lines: list[str]) -> list[TurnResult]:
     refusal = await core.admit(None)
     if refusal is not None:
         await core.stop()
-        await layer.close_pools()
+        await layer.flush()  # this loop's Redis connections, before asyncio.run closes it
         raise RunRefused(core.refusal or f"The call was refused (close code {refusal}).")
     core.greet = False  # the greeting is no answer to a line of the scenario
     relay = asyncio.create_task(_relay(layer, channel, core, caller))
@@ -176,7 +176,7 @@ async def converse(session_id: str, lines: list[str]) -> list[TurnResult]:
             await asyncio.wait_for(relay, RELAY_STOP_TIMEOUT_S)
         except TimeoutError:
             logger.warning("scenario call %s: the relay did not stop", session_id)
-        await layer.close_pools()
+        await layer.flush()  # this loop's Redis connections, before asyncio.run closes it
     return results
 
 
