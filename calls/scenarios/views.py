@@ -1,5 +1,6 @@
 """Scenario pages: an agent's scenarios with their last two runs, a run's outcome,
-and making a scenario of a recorded call. Only the owner's objects exist here."""
+writing a scenario, and making one of a recorded call. Only the owner's objects
+exist here."""
 
 from uuid import UUID
 
@@ -13,6 +14,7 @@ from accounts.auth import SignedInRequest
 from agents.models import Agent
 from calls.views import owned_session
 
+from .forms import ScenarioForm
 from .models import Scenario, ScenarioRun
 from .services import NothingToReplay, queue_run, scenario_from_call
 
@@ -26,6 +28,19 @@ def agent_scenarios(request: SignedInRequest, agent_id: int) -> HttpResponse:
     agent = get_object_or_404(Agent, pk=agent_id, owner=request.user)
     rows = [(scenario, *_last_two(scenario)) for scenario in agent.scenarios.all()]
     return render(request, "scenarios/list.html", {"agent": agent, "rows": rows})
+
+
+@login_required
+def new(request: SignedInRequest, agent_id: int) -> HttpResponse:
+    """Write a scenario by hand; the API's schema decides what is valid."""
+    agent = get_object_or_404(Agent, pk=agent_id, owner=request.user)
+    form = ScenarioForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        name, turns = form.cleaned_data["name"], form.cleaned_data["turns"]
+        Scenario.objects.create(agent=agent, name=name, turns=turns)
+        messages.success(request, f"Scenario “{name}” saved.")
+        return redirect("scenarios:list", agent_id=agent.pk)
+    return render(request, "scenarios/form.html", {"agent": agent, "form": form})
 
 
 def _last_two(scenario: Scenario) -> tuple[ScenarioRun | None, ScenarioRun | None]:

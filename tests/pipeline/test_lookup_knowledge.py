@@ -1,4 +1,4 @@
-"""The lookup_knowledge built-in speaks what the agent's knowledge says, as a knowledge route does."""
+"""The lookup_knowledge built-in says what the knowledge says, as a knowledge route does."""
 
 import pytest
 

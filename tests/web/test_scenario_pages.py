@@ -72,3 +72,27 @@ def test_a_call_becomes_a_scenario_that_runs_from_the_agents_page(
     expect(page.locator(".last-run")).to_contain_text("Passed")
     expect(page.locator(".previous-run")).to_contain_text("Passed")
     screenshot(page, "scenarios-list")
+
+
+def test_a_scenario_written_on_its_page_runs_and_fails_for_the_right_reason(
+    page: Page,  # noqa: F811
+    make_user,
+) -> None:
+    user = make_user("writer")
+    Agent.objects.create(owner=user, name="Hours line")
+    log_in(page, "writer")
+    page.goto("/agents/")
+    page.get_by_role("link", name="Scenarios").click()
+    page.get_by_role("link", name="New scenario").click()
+
+    page.get_by_label("Name").fill("Opening hours")
+    page.get_by_label("Lines").fill("say: When do you open?\n  contains: closed on Mondays\n")
+    page.get_by_role("button", name="Save scenario").click()
+    expect(page.get_by_text("Scenario “Opening hours” saved.")).to_be_visible()
+
+    page.get_by_role("button", name="Run").click()
+    expect(page.locator("#run-turns")).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    expect(page.get_by_text("Failed", exact=True)).to_be_visible()
+    expect(page.locator("#run-turns")).to_contain_text(
+        "✗ contains: the reply lacks 'closed on Mondays'"
+    )
