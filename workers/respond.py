@@ -221,9 +221,28 @@ class TurnReply:
             raise EngineError("respond", "knowledge", "unavailable", str(exc)) from exc
 
     def run_tool(self, tool: str, text: str) -> Spoken:
-        # Tool execution is built separately (issue 12, tools); until it is
-        # wired here a tool route gets the fallback line and an error event.
-        raise EngineError("respond", "tools", "unavailable", f"Tool {tool!r} cannot run yet.")
+        """A ``tool`` route: the model offered only ``tool`` fills in its arguments
+        from ``text``; the call runs as a model-chosen one does (_call_tool).
+
+        A model that answers in words instead leaves the arguments empty: the
+        runner's schema check then decides, and the caller hears why.
+        """
+        agent = self.job["agent"]
+        spec = next((t for t in agent.get("tools") or [] if t["name"] == tool), None)
+        if spec is None:
+            raise EngineError("respond", "tools", "unknown_tool", f"The agent has no {tool!r}.")
+        offered: list = [spec]  # the job's specs, as _generate offers them all
+        items = get_llm().stream_or_call(
+            self.prompt(text),
+            offered,
+            agent["responder_model"],
+            agent["responder_temperature"],
+            MAX_REPLY_TOKENS,
+        )
+        call = next((item for item in items if isinstance(item, ToolCall)), ToolCall(tool, {}))
+        stream = SentenceStream()
+        self._call_tool(stream, call)
+        return Spoken(stream.text, self.sentences, (), self.end_reason)
 
     def hand_off(self, to: str) -> None:
         self.send_event(handoff_event(to))

@@ -261,3 +261,26 @@ def test_the_end_call_built_in_says_goodbye_and_ends_the_call(
     assert of_type(events, "ended")[0]["reason"] == "farewell"
     call.session.refresh_from_db()
     assert call.session.status == "ended"
+
+
+def test_a_tool_route_calls_its_tool_with_the_callers_words(
+    tools_stack: InstantStack, operator: FakeServer, make_call: Callable[..., Call]
+) -> None:
+    """The intent decides (routes.order_status → check_order), not the model's own choice."""
+    call = make_call(
+        intents=[
+            {"name": "question", "description": "asks something"},
+            {"name": "order_status", "description": "asks where an order is"},
+        ],
+        tools=[check_order(f"{operator.url}/orders")],
+        routes={"order_status": {"action": "tool", "tool": "check_order"}},
+    )
+    [events] = talk(tools_stack, call, "My order status: check order, order id 4711.")
+
+    assert of_type(events, "intent")[0]["intent"] == "order_status"
+    assert of_type(events, "tool.call")[0]["arguments"] == {"order_id": "4711"}
+    assert of_type(events, "response.done")[0]["text"] == "Order 4711 has shipped."
+    [request] = operator.requests
+    assert request.json() == {"order_id": "4711"}
+    [audit] = agent_turn(call, events[0]["turn_id"]).tool_calls
+    assert audit["status"] == "ok"
