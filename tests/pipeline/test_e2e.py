@@ -4,13 +4,17 @@ Piper), then the saved turns through the REST API."""
 
 import asyncio
 import json
+from typing import Any
 
 import httpx
 import pytest
+from django.test import override_settings
 
 from workers.audio import resample, rms
 from workers.graph import FAREWELL_LINE
 
+from .conftest import Call, wait_until_disconnected
+from .instant_stack import InstantStack
 from .wire import close_code, next_event, open_socket, send_json, stream_realtime
 
 pytestmark = pytest.mark.e2e
@@ -50,6 +54,24 @@ async def record_turn(ws, until: str = "metrics") -> tuple[list[str], list[dict]
             received.append(data)
             if data["type"] == until:
                 return sequence, received, bytes(audio)
+
+
+def talk(stack: InstantStack, call: Call, *texts: str) -> list[list[dict[str, Any]]]:
+    """Type each text as a turn of one call; the events of each turn (through ``metrics``)."""
+
+    async def scenario() -> list[list[dict[str, Any]]]:
+        turns = []
+        async with await open_socket(stack.server.ws_url(call.session_id), call.token) as ws:
+            await next_event(ws, "ready")
+            for text in texts:
+                await send_json(ws, type="text", text=text)
+                turns.append((await record_turn(ws))[1])
+        return turns
+
+    turns = asyncio.run(scenario())
+    with override_settings(REDIS_URL=stack.redis_url):
+        wait_until_disconnected([call.session_id])
+    return turns
 
 
 def of_type(received: list[dict], type_: str) -> list[dict]:

@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 import pytest
-from django.test import override_settings
 
 from agents.models import KnowledgeEntry
 from calls.models import CallSession, Turn
@@ -24,9 +23,9 @@ from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, register_call, twilio_se
 from voiceproj.pipeline import NO_KNOWLEDGE_LINE, PIPELINE_QUEUES, TRANSFER_LINE
 from workers.engines.instant import REPLY
 
-from .conftest import Call, wait_until_disconnected
+from .conftest import Call
 from .instant_stack import InstantStack, start_instant_stack
-from .test_e2e import api_turns, of_type, record_turn
+from .test_e2e import api_turns, of_type, record_turn, talk
 from .test_twilio_stream import answered_call, incoming_call
 from .wire import close_code, next_event, open_socket, send_json
 
@@ -56,24 +55,6 @@ def routes_stack(live_server_factory, live_log_dir, twilio_rest) -> Iterator[Ins
         TWILIO_API_BASE=twilio_rest.url,
     ) as stack:
         yield stack
-
-
-def talk(stack: InstantStack, call: Call, *texts: str) -> list[list[dict[str, Any]]]:
-    """Type each text as a turn; the events of each turn (through ``metrics``)."""
-
-    async def scenario() -> list[list[dict[str, Any]]]:
-        turns = []
-        async with await open_socket(stack.server.ws_url(call.session_id), call.token) as ws:
-            await next_event(ws, "ready")
-            for text in texts:
-                await send_json(ws, type="text", text=text)
-                turns.append((await record_turn(ws))[1])
-        return turns
-
-    turns = asyncio.run(scenario())
-    with override_settings(REDIS_URL=stack.redis_url):
-        wait_until_disconnected([call.session_id])
-    return turns
 
 
 def said(events: list[dict[str, Any]]) -> str:

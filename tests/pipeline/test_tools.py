@@ -29,7 +29,7 @@ from workers.tools.speech import DEFAULT_FAILURE_LINE, FAILURE_LINES
 
 from .conftest import Call, LiveServer, wait_until_disconnected
 from .instant_stack import InstantStack, start_instant_stack
-from .test_e2e import api_turns, of_type, record_turn
+from .test_e2e import api_turns, of_type, record_turn, talk
 from .wire import next_event, open_socket, send_json
 
 pytestmark = pytest.mark.e2e
@@ -74,24 +74,6 @@ def check_order(url: str, timeout_s: float = 5.0) -> dict:
         "headers": {"X-Api-Key": "secret-key"},
         "timeout_s": timeout_s,
     }
-
-
-def talk(stack: InstantStack, call: Call, *texts: str) -> list[list[dict]]:
-    """Say each text as a typed turn; the events of each turn up to ``metrics``."""
-
-    async def scenario() -> list[list[dict]]:
-        turns = []
-        async with await open_socket(stack.server.ws_url(call.session_id), call.token) as ws:
-            await next_event(ws, "ready")
-            for text in texts:
-                await send_json(ws, type="text", text=text)
-                turns.append((await record_turn(ws))[1])
-        return turns
-
-    turns = asyncio.run(scenario())
-    with override_settings(REDIS_URL=stack.redis_url):
-        wait_until_disconnected([call.session_id])
-    return turns
 
 
 def agent_turn(call: Call, turn_id: int) -> Turn:
