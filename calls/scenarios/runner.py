@@ -35,6 +35,10 @@ logger = logging.getLogger(__name__)
 # As long as the pipeline's longest task may run (task_time_limit), so a slow
 # but living model on a CPU host is never cut short.
 TURN_TIMEOUT_S = 120.0
+# A call ends right after the reply that ends it is saved: a few database
+# round trips, so seconds are ample even on a loaded host.
+ENDING_WAIT_S = 5.0
+ENDING_POLL_S = 0.05
 END_REASON = "scenario finished"
 # Sent by the runner to its own channel to end the relay of the call's messages.
 STOP = {"type": "scenario.stop"}
@@ -123,6 +127,13 @@ async def _take_turn(core: CallCore, caller: ScriptedCaller, line: str) -> TurnR
             await asyncio.wait_for(caller.changed.wait(), remaining)
         except TimeoutError:
             continue
+    reply = core.reply
+    if reply is not None and (reply.final or {}).get("end_call"):
+        # The reply that ends the call is marked finished before the call has
+        # ended (its turn is saved in between): wait for the end it announced.
+        deadline = time.monotonic() + ENDING_WAIT_S
+        while not core.ended and time.monotonic() < deadline:
+            await asyncio.sleep(ENDING_POLL_S)
     outcome = TurnOutcome()
     total_ms = None
     for event in caller.events[first_event:]:

@@ -139,8 +139,13 @@ def test_admin_masks_header_secrets_and_keeps_them_on_save(admin_client, user): 
     shown = rendered_tools(page.context["adminform"].form)
     assert shown[0]["headers"] == {"Authorization": SECRET_MASK}
     shown[0]["timeout_s"] = 4
+    knowledge_inline = {  # the agent page's knowledge entries, none added
+        "knowledge-TOTAL_FORMS": "0",
+        "knowledge-INITIAL_FORMS": "0",
+    }
     response = admin_client.post(
-        url, builder_form(name="Shop", owner=str(user.pk), tools=json.dumps(shown))
+        url,
+        builder_form(name="Shop", owner=str(user.pk), tools=json.dumps(shown)) | knowledge_inline,
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
     tool = Agent.objects.get(pk=agent.id).tools[0]

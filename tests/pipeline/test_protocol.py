@@ -778,6 +778,7 @@ def test_tasks_carry_the_job_of_the_pipeline_contract(broker_spy, make_call):
         "responder_model",
         "responder_temperature",
         "voice",
+        "examples",
         "tools",
     }
     assert job["agent"]["tools"] == []  # specs only; URLs and secrets stay in the database
