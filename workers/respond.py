@@ -153,6 +153,9 @@ class TurnReply:
     end_reason: str = ""  # a tool ended the call (end_call, transfer_call), and why
     # The knowledge passages put into the speculative reply's prompt.
     passages: list[knowledge.Passage] = field(default_factory=list)
+    # Searches made this turn, by text: the speculative prompt, a knowledge
+    # route and a tool route all search the caller's words.
+    _found: dict[str, list[knowledge.Passage]] = field(default_factory=dict)
     _tokens: queue.Queue = field(default_factory=queue.Queue)
     _cancelled: threading.Event = field(default_factory=threading.Event)
     _unsent_text: str = ""  # released text not yet sent as a response.delta
@@ -215,10 +218,12 @@ class TurnReply:
         return Spoken(stream.text, self.sentences)
 
     def search_knowledge(self, text: str) -> list[knowledge.Passage]:
-        try:
-            return knowledge.search(self.job["agent"]["id"], text)
-        except DatabaseError as exc:
-            raise EngineError("respond", "knowledge", "unavailable", str(exc)) from exc
+        if text not in self._found:
+            try:
+                self._found[text] = knowledge.search(self.job["agent"]["id"], text)
+            except DatabaseError as exc:
+                raise EngineError("respond", "knowledge", "unavailable", str(exc)) from exc
+        return self._found[text]
 
     def run_tool(self, tool: str, text: str) -> Spoken:
         """A ``tool`` route: the model offered only ``tool`` fills in its arguments
