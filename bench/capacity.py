@@ -18,8 +18,9 @@ M turns each over protocol v1 (``bench.spoken``), caller ``n`` on daphne
 ``n mod K``; they connect spread over :data:`RAMP_S`.
 
 Reports p50/p95/p99 of the orchestration overhead (end of speech → first
-reply audio at the caller, less ``VOICE_VAD_SILENCE_MS`` and the engine time
-the workers report), of end of speech → first audio itself, of each hop, of a
+reply audio at the caller, less the endpointing the server's VAD needs of the
+audio and the engine time the workers report), of end of speech → first
+audio itself, of the endpointing, of each hop, of a
 raw Redis round trip and of the callers' own event-loop lag, all taken in the
 same run; and every turn's outcome. A lost turn is counted and listed, never
 dropped. Writes JSON (default ``bench/results/load-<N>.json``, or
@@ -131,6 +132,7 @@ def figures(turns: list[SpokenTurn], rtts: list[float], lags: list[float]) -> di
         "lost_turns": counts[Outcome.LOST.value],
         "overhead_ms": of([t.overhead_ms for t in heard]),
         "first_audio_ms": of([t.first_audio_ms for t in heard]),
+        "endpointing_ms": of([t.endpointing_ms for t in heard]),
         "hops_ms": {hop: of([t.hops()[hop] for t in heard]) for hop in HOPS},
         "worker_ms": {
             name: of([None if (v := t.timings.get(name)) is None else float(v) for t in heard])

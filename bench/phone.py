@@ -73,11 +73,13 @@ from bench.speech import (
     VAD_SILENCE_MS,
     SendFrame,
     Utterance,
+    caller_endpointer,
     speak,
     spoken_question,
 )
 from bench.stack import ROOT, start_stack
 from calls.telephony.audio import FRAME_BYTES, MULAW_SILENCE
+from calls.vad import Endpointer
 from voiceproj.pipeline import FALLBACK_LINE
 from workers.engines.instant import announce
 
@@ -103,6 +105,9 @@ class Call:
     transport: str  # "v1" or "phone"
     session_id: str = ""
     speech_end: float | None = None  # monotonic: the last voiced frame was sent
+    # monotonic, protocol v1 calls only: the server's endpointer had its silence
+    # (bench.speech.caller_endpointer)
+    vad_end: float | None = None
     first_audio: float | None = None  # monotonic: the first reply audio arrived
     server_first_audio_ms: int | None = None  # the saved turn's: end of utterance → audio out
     transcript: str = ""
@@ -115,6 +120,13 @@ class Call:
         if self.speech_end is None or self.first_audio is None:
             return None
         return round((self.first_audio - self.speech_end) * 1000, 1)
+
+    @property
+    def endpointing_ms(self) -> float | None:
+        """End of the caller's speech → the endpointer had its silence (v1 calls)."""
+        if self.speech_end is None or self.vad_end is None:
+            return None
+        return round((self.vad_end - self.speech_end) * 1000, 1)
 
     @property
     def fell_back(self) -> bool:
@@ -168,12 +180,15 @@ async def converse(
     speech: Sequence[bytes],
     silence: bytes,
     hang_up: Callable[[], Awaitable[None]],
+    endpointer: Endpointer | None = None,
 ) -> None:
     """Say the question on an open call, wait for the reply and its saved turn,
     then hang up and read until the server closes the socket."""
     heard, hung_up = asyncio.Event(), asyncio.Event()
     listener = asyncio.create_task(listen(ws, is_audio, call, heard))
-    speaker = asyncio.create_task(speak(send, speech, silence, call, hung_up))
+    speaker = asyncio.create_task(
+        speak(send, speech, silence, call, hung_up, endpointer=endpointer)
+    )
     try:
         async with asyncio.timeout(REPLY_TIMEOUT_S):
             await heard.wait()
@@ -228,6 +243,7 @@ async def v1_call(
             utterance.v1_frames(),
             V1_SILENCE,
             hang_up,
+            caller_endpointer(),
         )
     return call
 
@@ -393,6 +409,12 @@ def figures(calls: list[Call], engines: str, rounds: int) -> dict[str, Any]:
         "v1_first_audio_ms": v1,
         "phone_first_media_ms": phone,
         "phone_minus_v1_ms": difference(phone, v1),
+        # End of speech → the server's endpointer had its silence (the caller
+        # runs the same one over the same audio): the part of v1's figure that
+        # is endpointing by design, webrtcvad's hang-over included.
+        "v1_endpointing_ms": summary(
+            [ms for c in of("v1") if (ms := c.endpointing_ms) is not None]
+        ),
         # Both figures count from the last voiced frame, so they include the
         # silence the server waits for before it ends the utterance.
         "endpointing_silence_ms": VAD_SILENCE_MS,

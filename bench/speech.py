@@ -3,8 +3,9 @@
 Shared by ``bench.phone`` (one call at a time, both transports) and
 ``bench.load`` (many protocol v1 callers at once). The question is trimmed so
 that it ends on its last voiced 20 ms frame: that is where the caller's
-speech ends and the latency figures start. Nothing here imports Django,
-except :func:`spoken_question`, which asks the local Piper voice.
+speech ends and the latency figures start. Nothing here sets Django up
+(``calls.vad`` reads no setting unless asked), except :func:`spoken_question`,
+which asks the local Piper voice.
 """
 
 import asyncio
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from calls.telephony.audio import FRAME_BYTES, MULAW_SILENCE, to_phone
+from calls.vad import Endpointer, SpeechEnded, VadSettings
 from workers.audio import SAMPLE_WIDTH, read_wav, resample, rms
 
 CALLER_RATE = 16000  # protocol v1's default input rate
@@ -112,6 +114,22 @@ class SpeechTimed(Protocol):
     """What :func:`speak` notes the end of speech on."""
 
     speech_end: float | None  # monotonic: the last voiced frame was sent
+    # monotonic: the frame went out with which the server's endpointer, fed
+    # the same audio, has the silence it waits for (see caller_endpointer)
+    vad_end: float | None
+
+
+def caller_endpointer() -> Endpointer:
+    """The server's endpointer with the stacks' settings (their defaults), for
+    the caller to run over exactly the audio it sends.
+
+    webrtcvad is deterministic, so this one ends the utterance on the very
+    frame on which the server's does: the endpointing the design asks for
+    (the silence, and webrtcvad's own hang-over of about 90 ms) is then
+    measured from the audio alone, and what the server takes beyond it is
+    its lag, part of the overhead.
+    """
+    return Endpointer(VadSettings(silence_ms=VAD_SILENCE_MS))
 
 
 SendFrame = Callable[[bytes], Awaitable[None]]
@@ -124,10 +142,14 @@ async def speak(
     timed: SpeechTimed,
     done: asyncio.Event,
     frame_ms: int = FRAME_MS,
+    endpointer: Endpointer | None = None,
 ) -> None:
     """Stream like a microphone, a frame every ``frame_ms``: :data:`LEAD_IN_S`
     of ``silence``, the ``speech`` frames, then ``silence`` until ``done``;
-    ``timed.speech_end`` is when the last speech frame went out."""
+    ``timed.speech_end`` is when the last speech frame went out, and with
+    an ``endpointer`` (16 kHz PCM16 frames only, as the server sees them; one
+    per call, fed every frame the call sends) ``timed.vad_end`` is when the
+    frame went out on which it ended the utterance."""
     # The bench's own version of the tests' real-time streaming (wire.py's
     # ``stream_realtime``, the fake Twilio's ``say``), which must also mark the
     # end of speech and go on with silence until the reply is in.
@@ -140,7 +162,12 @@ async def speak(
         # its time slot: larger frames arrive later, as they would for real.
         await asyncio.sleep(max(0.0, began + (sent + 1) * frame_ms / 1000 - loop.time()))
         speaking = lead_in <= sent < lead_in + len(speech)
-        await send(speech[sent - lead_in] if speaking else silence)
+        frame = speech[sent - lead_in] if speaking else silence
+        await send(frame)
         sent += 1
+        if endpointer is not None and any(
+            isinstance(event, SpeechEnded) for event in endpointer.feed(frame)
+        ):
+            timed.vad_end = timed.vad_end or time.monotonic()
         if sent == lead_in + len(speech):
             timed.speech_end = time.monotonic()

@@ -10,12 +10,16 @@ it speaks again. Every turn ends answered, fallback or lost, as the typed
 callers' turns do (``bench.load``), and a lost turn says why.
 
 The figure that matters is the **orchestration overhead**: end of speech →
-first reply audio at the caller, less the endpointing silence the server
-waits for on purpose (``VOICE_VAD_SILENCE_MS``) and less the engine time the
-workers report (``stt_ms``: the STT worker's time in its engine; the instant
-LLM and TTS engines answer in microseconds and report nothing of their own).
-What is left is what the platform adds: VAD, queues, workers, the channel
-layer, the consumer and the socket.
+first reply audio at the caller, less the endpointing and less the engine
+time the workers report (``stt_ms``: the STT worker's time in its engine; the
+instant LLM and TTS engines answer in microseconds and report nothing of
+their own). The endpointing is what the server's endpointer needs of the
+audio by design: ``VOICE_VAD_SILENCE_MS`` of silence after webrtcvad's own
+hang-over. Each caller runs the same endpointer over exactly the audio it
+sends (``bench.speech.caller_endpointer``), so the overhead starts at the
+moment the caller had sent the frame that completes that silence. What is
+left is what the platform adds: the socket, daphne's lag on the audio, the
+queues, the workers, the channel layer and the consumer.
 
 Two probes run beside the callers: a raw Redis round trip (``PING`` every
 :data:`RTT_INTERVAL_S`, in a process of its own so that the callers' event
@@ -44,7 +48,7 @@ from bench.load import (
     Outcome,
     open_call,
 )
-from bench.speech import VAD_SILENCE_MS, Utterance, speak
+from bench.speech import VAD_SILENCE_MS, Utterance, caller_endpointer, speak
 from voiceproj.pipeline import FALLBACK_LINE
 from workers.engines.instant import announce
 
@@ -55,7 +59,7 @@ RTT_INTERVAL_S = 0.02
 LAG_PROBE_S = 0.01
 # Client-observed hops, in the order a spoken turn passes them: each is the
 # time between two events the caller receives (see SpokenTurn.hops).
-HOPS = ("endpointing", "stt", "classify", "reply", "tts", "server_first_audio")
+HOPS = ("endpointing", "endpointing_lag", "stt", "classify", "reply", "tts", "server_first_audio")
 # What the workers report in the metrics event, beside the consumer's own.
 WORKER_TIMINGS = ("stt_ms", "classify_ms", "first_token_ms")
 
@@ -70,6 +74,7 @@ class SpokenTurn:
     outcome: Outcome = Outcome.LOST
     turn_id: int | None = None
     speech_end: float | None = None  # the last voiced frame was sent
+    vad_end: float | None = None  # the frame was sent that ends the utterance (caller_endpointer)
     stopped_at: float | None = None  # speech.stopped: the server ended the utterance
     transcript_at: float | None = None
     intent_at: float | None = None
@@ -93,17 +98,28 @@ class SpokenTurn:
         return float(self.timings.get("stt_ms") or 0)
 
     @property
+    def endpointing_ms(self) -> float | None:
+        """End of speech → the endpointer had its silence: endpointing by design."""
+        if self.speech_end is None or self.vad_end is None:
+            return None
+        return (self.vad_end - self.speech_end) * 1000
+
+    @property
     def overhead_ms(self) -> float | None:
         """What the platform adds: first audio less endpointing and engine time."""
-        if self.first_audio_ms is None or self.outcome is Outcome.LOST:
+        if self.first_audio_ms is None or self.endpointing_ms is None:
             return None
-        return self.first_audio_ms - VAD_SILENCE_MS - self.engine_ms
+        if self.outcome is Outcome.LOST:
+            return None
+        return self.first_audio_ms - self.endpointing_ms - self.engine_ms
 
     def hops(self) -> dict[str, float | None]:
         """Each hop in ms, ``None`` where one of its ends was not seen.
 
-        * ``endpointing``: end of speech → ``speech.stopped``, less the
-          silence the endpointer waits for: the VAD's own lag;
+        * ``endpointing``: end of speech → the endpointer had its silence,
+          less that silence: webrtcvad's own hang-over (by design, not overhead);
+        * ``endpointing_lag``: that moment → ``speech.stopped``: the socket
+          and daphne's lag on the audio (overhead);
         * ``stt``: ``speech.stopped`` → ``transcript`` (stt queue and worker);
         * ``classify``: ``transcript`` → ``intent`` (respond queue, the
           responder's round trip through the classify queue);
@@ -119,7 +135,8 @@ class SpokenTurn:
 
         server = self.timings.get("first_audio_ms")
         return {
-            "endpointing": between(self.speech_end, self.stopped_at, VAD_SILENCE_MS),
+            "endpointing": between(self.speech_end, self.vad_end, VAD_SILENCE_MS),
+            "endpointing_lag": between(self.vad_end, self.stopped_at),
             "stt": between(self.stopped_at, self.transcript_at),
             "classify": between(self.transcript_at, self.intent_at),
             "reply": between(self.intent_at, self.first_delta_at),
@@ -151,6 +168,8 @@ class SpokenCaller:
         self.announcer = announcer
         self.session_id = session_id
         self.results: list[SpokenTurn] = []
+        # One per call, as the server's: it carries over between turns.
+        self.endpointer = caller_endpointer()
         self._turn: SpokenTurn | None = None
         self._last_turn_id = 0  # the greeting is turn 0; the agents here have none
         self._audio_turn: int | None = None  # the turn whose audio.start came last
@@ -204,6 +223,7 @@ class SpokenCaller:
                 turn,
                 done,
                 self.utterance.v1_frame_ms,
+                self.endpointer,
             )
         )
         try:

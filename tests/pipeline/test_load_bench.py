@@ -39,18 +39,21 @@ def test_bench_load_reports_overhead_and_redis_round_trip(tmp_path: Path) -> Non
     assert (result["callers"], result["turns_per_caller"], result["turns"]) == (2, 2, 4)
     assert (result["answered"], result["fallback"], result["lost_turns"]) == (4, 0, 0)
     assert result["lost_by_caller"] == {}
-    for figure in ("overhead_ms", "first_audio_ms", "redis_rtt_ms"):
+    for figure in ("overhead_ms", "first_audio_ms", "endpointing_ms", "redis_rtt_ms"):
         values = [result[figure][p] for p in PERCENTILES]
         assert all(v is not None and v > 0 for v in values), (figure, values)
         assert values == sorted(values), (figure, values)
     # The overhead is what is left of the caller's wait once the endpointing
-    # silence is taken off: it can never exceed the wait itself.
+    # is taken off. The caller's copy of the server's endpointer cannot end an
+    # utterance before the silence it waits for went out, so the overhead can
+    # never exceed the wait less that silence.
     silence = result["endpointing_silence_ms"]
     assert silence == 600
-    assert result["first_audio_ms"]["p50"] > silence
+    assert result["endpointing_ms"]["p50"] >= silence
+    assert result["first_audio_ms"]["p50"] > result["endpointing_ms"]["p50"]
     assert result["overhead_ms"]["p99"] <= result["first_audio_ms"]["p99"] - silence
     assert result["redis_rtt_ms"]["n"] > 0
-    for hop in ("stt", "classify", "tts", "server_first_audio"):
+    for hop in ("endpointing", "endpointing_lag", "stt", "classify", "tts", "server_first_audio"):
         assert result["hops_ms"][hop]["p50"] is not None, hop
     assert result["worker_ms"]["stt_ms"]["p50"] is not None
     assert len(result["machine"]["loadavg"]) == 3
