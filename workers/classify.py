@@ -1,7 +1,8 @@
 """The classify queue: the caller's intent, decided by the classifier model.
 
-Consumes ``workers.classify.classify_intent(job, text=...)`` from the dialog
-graph running on a respond worker. Produces the intent (or the engine error)
+Consumes ``workers.classify.classify_intent(job, text=...)``, sent with the
+reply task by the worker that has the turn's text (:func:`start_classify`).
+Produces the intent (or the engine error)
 as a JSON result on the Redis list ``voice:intent:<session>:<turn>``, which
 :func:`wait_for_intent` pops. A Redis list, not a Celery result backend:
 pipeline tasks store no results, and a BLPOP wakes the waiter the moment the
@@ -85,12 +86,22 @@ def classify_intent(job: Job, text: str) -> None:
     client.expire(key, RESULT_TTL_S)
 
 
-def wait_for_intent(job: Job, text: str) -> str:
-    """Dispatch :func:`classify_intent` to the classify queue and wait for its answer."""
+def start_classify(job: Job, text: str) -> None:
+    """Send ``text`` to the classify queue; :func:`wait_for_intent` takes the answer.
+
+    Sent by whoever hands the turn's text to the responder, at the same time
+    (``workers.stt.transcribe``, ``workers.dialog.run_text_turn``): the
+    classifier then runs while the reply task is still on its way to a
+    respond worker, instead of after it.
+    """
+    _redis().delete(intent_key(job["session_id"], job["turn_id"]))
+    classify_intent.apply_async(args=[job], kwargs={"text": text})
+
+
+def wait_for_intent(job: Job) -> str:
+    """The intent :func:`start_classify` asked for, once the classify worker pushed it."""
     key = intent_key(job["session_id"], job["turn_id"])
     client = _redis()
-    client.delete(key)
-    classify_intent.apply_async(args=[job], kwargs={"text": text})
     deadline = time.monotonic() + classify_timeout_s()
     popped = None
     while popped is None and time.monotonic() < deadline:

@@ -10,6 +10,7 @@ from celery import shared_task
 
 from calls.turns import record_turn
 from voiceproj.pipeline import TEXT_TURN_TASK, Job
+from workers.classify import start_classify
 from workers.respond import answer
 from workers.turntask import TurnTask
 
@@ -17,5 +18,7 @@ from workers.turntask import TurnTask
 @shared_task(name=TEXT_TURN_TASK, base=TurnTask, soft_time_limit=90, time_limit=100)
 def run_text_turn(job: Job, text: str) -> None:
     """Save the typed user turn and answer it."""
+    # The classifier starts first: it runs while the turn is saved.
+    start_classify(job, text)
     record_turn(job["session_id"], job["turn_id"], "user", text=text)
-    answer(job, text)
+    answer(job, text, classify_sent=True)

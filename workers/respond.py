@@ -1,9 +1,10 @@
 """The respond queue: the agent's reply to one caller turn, via the dialog graph.
 
-Consumes ``workers.respond.reply(job, text=...)`` (from the STT worker, or
-in-process from ``workers.dialog.run_text_turn``). Runs the dialog graph
-(``workers.graph``): the reply is generated speculatively on this worker while
-the classify queue labels the intent. Produces on the consumer's channel the
+Consumes ``workers.respond.reply(job, text=..., classify_sent=True)`` (from
+the STT worker, which sent the classify task beside it, or in-process from
+``workers.dialog.run_text_turn``). Runs the dialog graph (``workers.graph``):
+the reply is generated speculatively on this worker while the classify queue
+labels the intent. Produces on the consumer's channel the
 ``intent`` event, ``response.delta`` events, a worker ``metrics`` event and
 ``pipeline.reply_done``; every complete sentence goes to the tts queue
 (``workers.tts.synthesize``) as soon as it is complete, numbered from 0. The
@@ -34,11 +35,11 @@ from calls.protocol import handoff_event, tool_call_event, tool_result_event
 from calls.turns import history, record_turn
 from voiceproj.pipeline import REPLY_TASK, TRANSFERRED, Job, event_message, reply_done_message
 from workers import relay
-from workers.classify import wait_for_intent
+from workers.classify import start_classify, wait_for_intent
 from workers.engines import get_llm
 from workers.engines.base import EngineError, ToolCall
 from workers.engines.prompts import knowledge_prompt
-from workers.graph import Spoken, build_dialog_graph
+from workers.graph import Spoken, run_dialog
 from workers.tools.runner import run_tool_call
 from workers.tts import synthesize
 from workers.turnstate import is_current
@@ -146,6 +147,9 @@ class TurnReply:
 
     job: Job
     text: str
+    # The classify task was sent with the reply task (workers.classify.start_classify);
+    # otherwise the classify node sends it.
+    classify_sent: bool = False
     stale: bool = False
     first_token_at: float | None = None  # epoch seconds
     sentences: int = 0
@@ -178,7 +182,9 @@ class TurnReply:
         ).start()
 
     def classify(self, text: str) -> str:
-        return wait_for_intent(self.job, text)
+        if not self.classify_sent:
+            start_classify(self.job, text)
+        return wait_for_intent(self.job)
 
     def announce_intent(self, intent: str) -> None:
         self.send_event({"type": "intent", "intent": intent})
@@ -347,15 +353,16 @@ class TurnReply:
         relay.send(self.job["channel_name"], event_message(self.job, event))
 
 
-def answer(job: Job, text: str) -> None:
-    """Run the dialog graph for the caller's ``text`` and close the turn.
+def answer(job: Job, text: str, classify_sent: bool = False) -> None:
+    """Run the dialog graph for the caller's ``text`` and close the turn;
+    ``classify_sent``: the classify task for ``text`` is on its way already.
 
     The worker saves what only it knows (intent, classify_ms, first_token_ms);
     the reply's text goes to the call in ``reply_done``, and the call saves
     what the caller actually heard of it (docs/pipeline.md, "Persistence").
     """
-    nodes = TurnReply(job, text)
-    state = build_dialog_graph(nodes, job["agent"].get("routes")).invoke({"text": text})
+    nodes = TurnReply(job, text, classify_sent)
+    state = run_dialog(nodes, job["agent"].get("routes"), text)
     if nodes.stale:
         if nodes.tool_calls:  # the audit keeps what was (not) called
             record_turn(job["session_id"], job["turn_id"], "agent", tool_calls=nodes.tool_calls)
@@ -402,6 +409,7 @@ def answer(job: Job, text: str) -> None:
 
 
 @shared_task(name=REPLY_TASK, base=TurnTask, soft_time_limit=90, time_limit=100)
-def reply(job: Job, text: str) -> None:
-    """Answer the caller's transcribed ``text``."""
-    answer(job, text)
+def reply(job: Job, text: str, classify_sent: bool = False) -> None:
+    """Answer the caller's transcribed ``text``. A job without ``classify_sent``
+    (sent by a worker older than start_classify) has the classify task sent here."""
+    answer(job, text, classify_sent)

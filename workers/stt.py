@@ -4,7 +4,8 @@ Consumes ``workers.stt.transcribe(job, audio=<base64 PCM16>, sample_rate=16000)`
 from the consumer when VAD ends an utterance. Produces the saved user turn
 (text, ``stt_ms``), a ``transcript`` event and a worker ``metrics`` event on
 the consumer's channel, then hands the text to the respond queue
-(``workers.respond.reply``). An utterance with no words ends the turn with an
+(``workers.respond.reply``) and, at the same time, to the classify queue
+(``workers.classify.start_classify``). An utterance with no words ends the turn with an
 empty ``reply_done`` so the consumer stops waiting; an STT failure does the
 same after an ``error`` event.
 """
@@ -18,6 +19,7 @@ from celery import shared_task
 from calls.turns import record_turn
 from voiceproj.pipeline import TRANSCRIBE_TASK, AgentConfig, Job, event_message, reply_done_message
 from workers import relay
+from workers.classify import start_classify
 from workers.engines import get_stt
 from workers.engines.base import EngineError, Transcript
 from workers.respond import reply
@@ -77,4 +79,7 @@ def transcribe(job: Job, audio: str, sample_rate: int) -> None:
     if not text:
         _nothing_to_answer(job)
         return
-    reply.apply_async(args=[job], kwargs={"text": text})
+    # Both at once: the intent, not the reply, is what the caller's first word
+    # waits for (the reply is drafted speculatively, its words held for the intent).
+    start_classify(job, text)
+    reply.apply_async(args=[job], kwargs={"text": text, "classify_sent": True})

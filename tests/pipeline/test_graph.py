@@ -12,7 +12,7 @@ import pytest
 from agents.knowledge import Passage
 from voiceproj.pipeline import NO_KNOWLEDGE_LINE, TRANSFER_LINE
 from workers.engines.base import EngineError
-from workers.graph import FALLBACK_LINE, FAREWELL_LINE, Spoken, build_dialog_graph
+from workers.graph import FALLBACK_LINE, FAREWELL_LINE, Spoken, run_dialog
 
 HOURS = Passage(
     entry_id=7,
@@ -71,7 +71,7 @@ class ScriptedNodes:
 
 
 def run(nodes: ScriptedNodes, routes: dict | None = None) -> dict:
-    return build_dialog_graph(nodes, routes).invoke({"text": "When do you open?"})
+    return dict(run_dialog(nodes, routes, "When do you open?"))
 
 
 def test_reply_starts_before_the_classifier_and_is_kept_for_a_question() -> None:
