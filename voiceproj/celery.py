@@ -12,11 +12,18 @@ on every task.
 import logging
 import logging.config
 import os
+import sys
 from collections.abc import Callable
 
 from celery import Celery
 from celery.concurrency.solo import TaskPool as SoloPool
-from celery.signals import setup_logging, worker_process_init, worker_ready
+from celery.signals import (
+    setup_logging,
+    task_postrun,
+    task_prerun,
+    worker_process_init,
+    worker_ready,
+)
 from kombu import Queue
 
 from voiceproj.pipeline import ALL_QUEUES, TASK_QUEUES
@@ -101,6 +108,13 @@ app.conf.update(
     # A prefork pool process loads its engines before it reports alive
     # (load_engines below); Celery's 4 s default kills it on a busy 2-core box.
     worker_proc_alive_timeout=120,
+    # Celery's Django fixup closes every database connection before and after
+    # each task unless this is set, and then by a count of tasks: a new
+    # PostgreSQL connection for each of a turn's tasks (about 7 ms each, the
+    # server forks for it), whatever voiceproj/dbconn.py asked. Set beyond
+    # reach, the fixup leaves them alone; check_task_connections below
+    # applies Django's own rules (DB_KEEP_CONNECTIONS_S, health checks).
+    CELERY_DB_REUSE_MAX=sys.maxsize,
     # Workers import their task modules at start (the web process never does:
     # it sends tasks by name and must not load engine code).
     imports=WORKER_MODULES,
@@ -138,6 +152,18 @@ def prepare_solo_worker(sender: object, **kwargs: object) -> None:
     """A solo worker runs its tasks itself: load its engines before the first."""
     if isinstance(sender.pool, SoloPool):  # type: ignore[attr-defined]
         prepare_task_thread()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def check_task_connections(**kwargs: object) -> None:
+    """Around each task, as Django does around a request: close the database
+    connections that failed or are older than their ``CONN_MAX_AGE``
+    (``DB_KEEP_CONNECTIONS_S`` on a task thread), and have the others checked
+    before their next use."""
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 @worker_process_init.connect

@@ -4,11 +4,13 @@ database of their own (``instant_stack``), so the default-engine workers of
 other tests never see these turns and these workers never answer theirs."""
 
 import asyncio
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
+from django.db import connection
 from django.test import override_settings
 
 from workers.audio import SAMPLE_WIDTH, read_wav
@@ -24,7 +26,7 @@ from workers.tts import split_sentences
 
 from .conftest import Call, wait_until_disconnected
 from .instant_stack import InstantStack
-from .test_e2e import AUDIO, api_turns, of_type, record_turn
+from .test_e2e import AUDIO, api_turns, of_type, record_turn, talk
 from .wire import next_event, open_socket, stream_realtime
 
 pytestmark = pytest.mark.e2e
@@ -32,6 +34,8 @@ pytestmark = pytest.mark.e2e
 QUESTION_WAV = Path(__file__).resolve().parents[1] / "data" / "question_16k.wav"
 # What the caller says it will say; the instant STT hears exactly this.
 ANNOUNCED = "What time do you open tomorrow?"
+# PostgreSQL's statistics of another backend can trail its work by a moment.
+STATS_SETTLE_S = 1.5
 
 
 @pytest.fixture
@@ -88,3 +92,39 @@ def test_announced_utterance_is_transcribed_answered_and_spoken(
 
     turns = api_turns(instant_stack.server, call)
     assert [(t["speaker"], t["text"]) for t in turns] == [("user", ANNOUNCED), ("agent", REPLY)]
+
+
+def sessions_opened() -> int:
+    """How many connections PostgreSQL has accepted to the test database so far."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        return int(cursor.fetchone()[0])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="counts PostgreSQL's sessions")
+def test_workers_keep_their_database_connections_from_turn_to_turn(
+    instant_stack: InstantStack, make_call: Callable[..., Call]
+) -> None:
+    """Every typed turn saves and reads turns on the respond worker; a pool
+    process that kept its connection opens no new one for the next turn.
+
+    Celery's Django fixup used to close every connection before and after each
+    task, so each turn cost PostgreSQL a new session (a server process).
+    Daphne's database threads may still open theirs (VOICE_DB_THREADS, 4) the
+    first time each is used; nothing else does.
+    """
+    call = make_call()
+    turns = 8
+    talk(instant_stack, call, "What time do you open tomorrow?")  # every process connected
+    # A backend reports its session once its first transaction is over.
+    time.sleep(STATS_SETTLE_S)
+    before = sessions_opened()
+    answered = talk(
+        instant_stack, call, *(f"Question {n}: when do you open?" for n in range(turns))
+    )
+    time.sleep(STATS_SETTLE_S)
+    opened = sessions_opened() - before
+
+    assert all(of_type(events, "response.done") for events in answered)
+    assert opened < turns, f"{opened} new database sessions for {turns} turns"
