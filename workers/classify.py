@@ -12,6 +12,7 @@ result is pushed.
 import json
 import logging
 import time
+from functools import lru_cache
 from typing import cast
 
 import redis
@@ -45,8 +46,11 @@ def classify_timeout_s() -> float:
     return settings.ENGINE_TIMEOUT_S
 
 
+@lru_cache(maxsize=1)
 def _redis() -> redis.Redis:
-    # A BLPOP slice plus a margin; a stalled Redis fails the read after that.
+    # One client per process: a new one costs a connection and its handshake
+    # on the turn's way to its intent. A BLPOP slice plus a margin as the
+    # socket timeout; a stalled Redis fails the read after that.
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=WAIT_SLICE_S + 5)
 
 
@@ -81,9 +85,10 @@ def classify_intent(job: Job, text: str) -> None:
         logger.exception("classifier failed on turn %s of %s", job["turn_id"], job["session_id"])
         result = {"error": "failed", "message": f"The classifier failed ({type(exc).__name__})."}
     key = intent_key(job["session_id"], job["turn_id"])
-    client = _redis()
-    client.rpush(key, json.dumps(result))
-    client.expire(key, RESULT_TTL_S)
+    with _redis().pipeline() as pipe:
+        pipe.rpush(key, json.dumps(result))
+        pipe.expire(key, RESULT_TTL_S)
+        pipe.execute()
 
 
 def start_classify(job: Job, text: str) -> None:

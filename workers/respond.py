@@ -56,6 +56,10 @@ SPEAKABLE_INSTRUCTIONS = (
 )
 # The caller's text display lags the model by at most this much (see TurnReply._out).
 DELTA_INTERVAL_S = 0.05
+# Between tokens the turn is asked of Redis at most this often (a round trip
+# per token was 40 per reply); before any text or sentence leaves, always. A
+# barged-in reply stops generating within this long of its next token.
+STALE_CHECK_S = 0.05
 # The speculative reply's thread runs this much nicer than the worker: on a
 # busy box the caller waits for the intent, while early tokens are only a head
 # start (bench/quality.py measures the classifier with and without it).
@@ -164,6 +168,7 @@ class TurnReply:
     _cancelled: threading.Event = field(default_factory=threading.Event)
     _unsent_text: str = ""  # released text not yet sent as a response.delta
     _delta_sent_at: float = 0.0  # monotonic
+    _checked_at: float = float("-inf")  # monotonic: the turn was last found current
 
     # --- DialogNodes ------------------------------------------------------------
 
@@ -196,7 +201,7 @@ class TurnReply:
                 kind, value = self._tokens.get(timeout=settings.ENGINE_TIMEOUT_S)
             except queue.Empty:
                 kind, value = "error", EngineError("respond", "llm", "timeout", "No token in time.")
-            if not self._current():
+            if not self._current(STALE_CHECK_S):
                 self.cancel_reply()
                 break
             if kind == "error":
@@ -324,9 +329,13 @@ class TurnReply:
         except Exception as exc:  # a provider bug must still end the turn politely
             self._tokens.put(("error", EngineError("respond", "llm", "failed", str(exc))))
 
-    def _current(self) -> bool:
-        if not self.stale and not is_current(self.job["session_id"], self.job["turn_id"]):
-            self.stale = True
+    def _current(self, known_within_s: float = 0.0) -> bool:
+        """Whether the turn is still current, asked of Redis unless it was
+        within the last ``known_within_s``."""
+        now = time.monotonic()
+        if not self.stale and now - self._checked_at >= known_within_s:
+            self._checked_at = now
+            self.stale = not is_current(self.job["session_id"], self.job["turn_id"])
         return not self.stale
 
     def _out(self, delta: str, sentences: list[str], final: bool = False) -> None:
