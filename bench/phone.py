@@ -54,6 +54,7 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -110,6 +111,9 @@ class Call:
     vad_end: float | None = None
     first_audio: float | None = None  # monotonic: the first reply audio arrived
     server_first_audio_ms: int | None = None  # the saved turn's: end of utterance → audio out
+    intent_at: float | None = None  # monotonic: the ``intent`` event arrived (protocol v1)
+    intent: str = ""  # the saved agent turn's
+    classify_ms: int | None = None  # the saved agent turn's: the reply's wait for the intent
     transcript: str = ""
     reply: str = ""
     detail: str = ""  # why a call got no reply
@@ -129,6 +133,13 @@ class Call:
         return round((self.vad_end - self.speech_end) * 1000, 1)
 
     @property
+    def intent_ms(self) -> float | None:
+        """End of the caller's speech → the ``intent`` event (protocol v1 calls)."""
+        if self.speech_end is None or self.intent_at is None:
+            return None
+        return round((self.intent_at - self.speech_end) * 1000, 1)
+
+    @property
     def fell_back(self) -> bool:
         return self.reply.endswith(FALLBACK_LINE)
 
@@ -145,13 +156,25 @@ class Call:
 IsAudio = Callable[[str | bytes], bool]
 
 
+def is_intent(message: str | bytes) -> bool:
+    """A protocol v1 ``intent`` event (the cheap test first: most messages are audio)."""
+    return (
+        isinstance(message, str)
+        and '"intent"' in message
+        and json.loads(message)["type"] == "intent"
+    )
+
+
 async def listen(ws: ClientConnection, is_audio: IsAudio, call: Call, heard: asyncio.Event) -> None:
-    """Read everything the server sends until it closes; note the first reply audio."""
+    """Read everything the server sends until it closes; note the first reply
+    audio and when the intent was told."""
     try:
         async for message in ws:
             if call.first_audio is None and is_audio(message):
                 call.first_audio = time.monotonic()
                 heard.set()
+            elif call.intent_at is None and is_intent(message):
+                call.intent_at = time.monotonic()
     except ConnectionClosed:
         pass
 
@@ -165,6 +188,7 @@ async def saved_reply(account: Account, call: Call) -> None:
         if agent:
             call.reply = agent[-1]["text"]
             call.server_first_audio_ms = agent[-1]["first_audio_ms"]
+            call.intent, call.classify_ms = agent[-1]["intent"], agent[-1]["classify_ms"]
             users = [t["text"] for t in turns if t["speaker"] == "user"]
             call.transcript = users[-1] if users else ""
             return
@@ -198,8 +222,10 @@ async def converse(
         call.detail = f"no {awaited} within {REPLY_TIMEOUT_S:.0f} s"
     finally:
         hung_up.set()
-        await speaker
-    await hang_up()
+        with suppress(ConnectionClosed):  # the agent ended the call (a farewell)
+            await speaker
+    with suppress(ConnectionClosed):
+        await hang_up()
     try:
         await asyncio.wait_for(listener, CLOSE_TIMEOUT_S)
     except TimeoutError:

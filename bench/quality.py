@@ -5,7 +5,8 @@ levers: ``--agent-examples`` (the agent gets 5 examples per intent from the
 tuning split), ``--compare-hints`` (every clip also transcribed without the
 agent's STT hints), ``--beam N`` / ``--stt-threads N`` (faster-whisper),
 ``--responder-niceness N`` (0: the concurrent responder runs at the
-classifier's priority), ``--no-concurrent``.
+classifier's priority), ``--no-concurrent``; ``--calls``: every clip is a
+real call through the whole pipeline instead (``bench.quality_calls``).
 
 Builds a labelled spoken set: every text below is synthesized by one of several
 voices (the Piper voice the platform speaks with, at different speeds and
@@ -24,7 +25,10 @@ defaults: its intents and examples). Printed and written as JSON (default
 * classifier latency p50/p95, alone and while a responder generation runs in
   a process of its own, as the respond worker's speculative reply does on the
   same box, at the respond worker's lowered priority
-  (``workers.respond.yield_cpu``).
+  (``workers.respond.yield_cpu``);
+* with ``--calls``, what the caller lives: end of speech → first reply audio
+  and → the ``intent`` event, p50/p95, and the reply's wait for the intent
+  (``classify_ms``) while the respond worker's speculative reply generates.
 
 Piper's noise is random, so the audio, and with it WER, differs a little from
 run to run; compare STT settings within one run (``--compare-hints``).
@@ -66,6 +70,7 @@ django.setup()
 
 from agents.models import EXAMPLES_PER_INTENT_MAX, Agent  # noqa: E402
 from bench.intents import LABELLED as TUNE  # noqa: E402
+from bench.quality_calls import run_calls  # noqa: E402
 from voiceproj.pipeline import AgentConfig  # noqa: E402
 from workers.audio import read_wav, resample  # noqa: E402
 from workers.classify import label  # noqa: E402
@@ -321,48 +326,56 @@ def run(
     niceness: int,
     examples: dict[str, list[str]],
     compare_hints: bool,
+    calls: bool = False,
 ) -> dict[str, Any]:
-    """Synthesize, transcribe and classify the split; the results as a JSON-able dict."""
+    """Synthesize, transcribe and classify the split; the results as a JSON-able dict.
+
+    With ``calls`` each clip is a call to a stack of its own (``bench.quality_calls``)
+    instead of a call to the engines in this process.
+    """
     items = SPLITS[split][:limit] if limit else SPLITS[split]
     voices = voices_available()
     context = multiprocessing.get_context("fork")  # before this process loads any model
     ready, go, stop = context.Event(), context.Event(), context.Event()
     helper = context.Process(target=responder, args=(ready, go, stop, niceness), daemon=True)
-    if concurrent:
+    if concurrent and not calls:
         helper.start()
     agent = cast(AgentConfig, Agent(name="Quality bench", examples=examples).pipeline_config())
     rows: list[dict[str, Any]] = []
+    clips: list[bytes] = []
     for index, (text, expected) in enumerate(items):
         voice = voices[index % len(voices)]
-        pcm = synthesize(text, voice)
-        started = time.perf_counter()
-        heard = hear(agent, pcm, CALLER_RATE, tag=None).text
-        rows.append(
-            {
-                "text": text,
-                "expected": expected,
-                "voice": voice.name,
-                "audio_s": round(len(pcm) / 2 / CALLER_RATE, 2),
-                "transcript": heard,
-                "stt_ms": round((time.perf_counter() - started) * 1000),
-            }
-        )
-        if compare_hints:  # the same audio without the agent's vocabulary
-            rows[-1]["transcript_without_hints"] = get_stt().transcribe(pcm, CALLER_RATE).text
+        clips.append(synthesize(text, voice))
+        rows.append({"text": text, "expected": expected, "voice": voice.name})
+    measured: dict[str, Any] = {}
+    if calls:
+        measured["calls"] = run_calls(rows, clips)
+    else:
+        for row, pcm in zip(rows, clips, strict=True):
+            started = time.perf_counter()
+            row["audio_s"] = round(len(pcm) / 2 / CALLER_RATE, 2)
+            row["transcript"] = hear(agent, pcm, CALLER_RATE, tag=None).text
+            row["stt_ms"] = round((time.perf_counter() - started) * 1000)
+            if compare_hints:  # the same audio without the agent's vocabulary
+                row["transcript_without_hints"] = get_stt().transcribe(pcm, CALLER_RATE).text
     label(agent, "warm up")  # the first call per intent set computes its calibration
     typed, _ = time_labels(agent, [r["text"] for r in rows])
-    spoken, alone = time_labels(agent, [r["transcript"] for r in rows])
-    for row, typed_label, spoken_label in zip(rows, typed, spoken, strict=True):
-        row["typed_intent"], row["intent"] = typed_label, spoken_label
-    latency = {"alone": summary(alone)}
-    if concurrent:
+    for row, typed_label in zip(rows, typed, strict=True):
+        row["typed_intent"] = typed_label
+    if not calls:
+        spoken, alone = time_labels(agent, [r["transcript"] for r in rows])
+        for row, spoken_label in zip(rows, spoken, strict=True):
+            row["intent"] = spoken_label
+        measured["classify_ms"] = {"alone": summary(alone)}
+        measured["stt_ms"] = summary([r["stt_ms"] / 1000 for r in rows])
+    if concurrent and not calls:
         ready.wait(timeout=120)
         go.set()
         time.sleep(0.5)  # the responder is generating before the first label
         _, busy = time_labels(agent, [r["transcript"] for r in rows])
         stop.set()
         helper.join(timeout=30)
-        latency["with_responder"] = summary(busy)
+        measured["classify_ms"]["with_responder"] = summary(busy)
     reference_words = sum(len(words(r["text"])) for r in rows)
 
     def wer(key: str) -> float:
@@ -387,8 +400,7 @@ def run(
         "stt_hints": stt_hints(agent),
         "accuracy_by_voice": {v: round(sum(ok) / len(ok), 3) for v, ok in by_voice.items()},
         "confusions": dict(Counter(f"{r['expected']}->{r['intent']}" for r in wrong)),
-        "classify_ms": latency,
-        "stt_ms": summary([r["stt_ms"] / 1000 for r in rows]),
+        **measured,
         "rows": rows,
     }
 
@@ -414,17 +426,27 @@ def main() -> None:
         action="store_true",
         help="also transcribe every clip without the agent's STT hints (WER both ways)",
     )
+    parser.add_argument(
+        "--calls",
+        action="store_true",
+        help="one real call per clip through a stack of its own (first audio, intent latency)",
+    )
     parser.add_argument("--beam", type=int, help="faster-whisper beam size (STT_BEAM_SIZE)")
     parser.add_argument("--stt-threads", type=int, help="faster-whisper threads (ENGINE_THREADS)")
     parser.add_argument("--json", type=Path, help="where to write the results")
     args = parser.parse_args()
+    if args.calls and args.compare_hints:
+        parser.error("--compare-hints transcribes in this process; it does not go with --calls")
     from django.conf import settings
 
-    # Read when the STT engine is built, on first use below.
+    # Read when the STT engine is built, on first use below; the stack's
+    # workers (--calls) read them from the environment they inherit.
     if args.beam:
         settings.STT_BEAM_SIZE = args.beam
+        os.environ["STT_BEAM_SIZE"] = str(args.beam)
     if args.stt_threads:
         settings.ENGINE_THREADS = args.stt_threads
+        os.environ["ENGINE_THREADS"] = str(args.stt_threads)
 
     results = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -448,6 +470,7 @@ def main() -> None:
             args.responder_niceness,
             tuning_examples() if args.agent_examples else {},
             args.compare_hints,
+            args.calls,
         ),
     }
     results["machine"]["loadavg_after"] = os.getloadavg()[0]
@@ -459,8 +482,9 @@ def main() -> None:
         "wer_without_hints",
     ):
         print(f"{key:22} {results[key]}")
-    for key in ("classify_ms", "stt_ms", "accuracy_by_voice", "confusions"):
-        print(f"{key:22} {results[key]}")
+    for key in ("calls", "classify_ms", "stt_ms", "accuracy_by_voice", "confusions"):
+        if key in results:
+            print(f"{key:22} {results[key]}")
     stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%S}"
     out = args.json or ROOT / "bench" / "results" / f"quality-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
 """``python -m bench.quality`` on a tiny subset: real voices, real STT and classifier, the JSON.
 
 The operator's view: the command ends well and writes accuracy, WER and the
-classifier's latency with and without a responder generating beside it.
+classifier's latency with and without a responder generating beside it; with
+``--calls``, what each clip's caller heard through a real stack.
 """
 
 import json
@@ -43,3 +44,29 @@ def test_bench_quality_writes_accuracy_wer_and_latency(tmp_path: Path) -> None:
     for phase in ("alone", "with_responder"):
         latency = result["classify_ms"][phase]
         assert 0 < latency["p50"] <= latency["p95"] <= latency["max"]
+
+
+def test_bench_quality_calls_times_what_the_caller_hears(tmp_path: Path) -> None:
+    path = tmp_path / "quality-calls.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.quality", "--calls", "--limit", "2", "--json", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=BENCH_TIMEOUT_S,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(path.read_text())
+
+    calls = result["calls"]
+    assert calls["missed"] == 0 and calls["first_audio_ms"]["n"] == 2
+    # Every figure starts at the end of speech: the endpointing (600 ms of
+    # silence and webrtcvad's hang-over) comes before the intent and the audio.
+    assert 600 <= calls["endpointing_ms"]["p50"] < calls["intent_ms"]["p50"]
+    assert calls["endpointing_ms"]["p50"] < calls["first_audio_ms"]["p50"]
+    assert calls["classify_ms"]["n"] == 2
+    for row in result["rows"]:
+        assert row["transcript"] and row["reply"] and row["intent"]
+        # Nothing is spoken before the route is known.
+        assert row["intent_ms"] < row["first_audio_ms"]
+    assert 0 <= result["intent_accuracy"] <= 1 and 0 <= result["wer"] <= 1
