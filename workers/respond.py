@@ -67,11 +67,18 @@ RESPONDER_NICENESS = 10
 # A sentence without a full stop is still sent to speech once this long, at a
 # word boundary, so a run-on reply does not delay the first audio.
 MAX_SENTENCE_CHARS = 240
+# The reply's first piece goes to speech at its first clause break (a comma,
+# semicolon, colon or dash) once this many words precede it: the caller hears
+# the reply while the rest of the first sentence is still being synthesized.
+# Four words (about a second of speech) keep a lone "Well," or "Sure, thanks,"
+# from being spoken as a choppy piece of its own.
+FIRST_CLAUSE_MIN_WORDS = 4
 
 _MARKUP = re.compile(r"[*_#`~|>]+")
 _LIST_MARKER = re.compile(r"(^|\n)\s*(?:[-+•]|\d+[.)])\s+")
 _SPACES = re.compile(r"\s+")
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s")
+_CLAUSE_BREAK = re.compile(r"[,;:][\"')\]]*\s|\s[-–—]\s")
 
 
 def yield_cpu(niceness: int = RESPONDER_NICENESS) -> None:
@@ -96,12 +103,22 @@ def speakable(raw: str) -> str:
     return _SPACES.sub(" ", text).lstrip()
 
 
+def _first_clause_end(text: str) -> int | None:
+    """Where ``text``'s first clause ends, once it is long enough to be spoken alone."""
+    for mark in _CLAUSE_BREAK.finditer(text):
+        if len(text[: mark.start()].split()) >= FIRST_CLAUSE_MIN_WORDS:
+            return mark.end()
+    return None
+
+
 @dataclass
 class SentenceStream:
-    """Turns streamed model text into speakable deltas and complete sentences.
+    """Turns streamed model text into speakable deltas and pieces of speech.
 
     Text is released only up to the last whitespace seen, so a markdown mark or
-    list marker split across tokens is removed before it is ever shown.
+    list marker split across tokens is removed before it is ever shown. The
+    pieces are complete sentences, except the reply's first, which ends at its
+    first clause break (:data:`FIRST_CLAUSE_MIN_WORDS`).
     """
 
     raw: str = ""
@@ -130,7 +147,10 @@ class SentenceStream:
         while True:
             rest = released[self.sentence_start :]
             end = _SENTENCE_END.search(rest)
-            if end is None and len(rest) > MAX_SENTENCE_CHARS:
+            clause_end = _first_clause_end(rest) if self.sentence_start == 0 else None
+            if clause_end is not None and (end is None or clause_end < end.end()):
+                end_at = clause_end
+            elif end is None and len(rest) > MAX_SENTENCE_CHARS:
                 cut = rest.rfind(" ", 0, MAX_SENTENCE_CHARS)
                 end_at = cut if cut > 0 else MAX_SENTENCE_CHARS
             elif end is not None:

@@ -24,6 +24,32 @@ def test_sentences_are_released_as_soon_as_they_are_complete() -> None:
     assert shaper.close() == ("See", ["See"])
 
 
+def test_the_first_sentence_is_spoken_from_its_first_clause_on() -> None:
+    tokens = [
+        "We",
+        " open",
+        " at",
+        " nine",
+        " on",
+        " Saturdays,",
+        " and",
+        " close",
+        " at",
+        " five.",
+    ]
+    shaper = SentenceStream()
+    released = [shaper.feed(token)[1] for token in tokens]
+    # The first clause goes to speech as soon as the word after its comma starts.
+    assert released[6] == ["We open at nine on Saturdays,"]
+    assert shaper.close()[1] == ["and close at five."]
+    # Later sentences stay whole; a short opener is not spoken on its own.
+    assert stream(["Yes, we do.", " After six, we close the kitchen, sorry."])[1] == [
+        "Yes, we do.",
+        "After six, we close the kitchen, sorry.",
+    ]
+    assert stream(["Sure, thanks, we open at nine."])[1] == ["Sure, thanks, we open at nine."]
+
+
 def test_markdown_and_list_markers_never_reach_the_caller() -> None:
     tokens = ["**Sure", "!** Here", " are", " options:\n", "- ", "Pasta", ".\n", "1", ". Soup", "."]
     shown, sentences = stream(tokens)
