@@ -56,6 +56,7 @@ from voiceproj.celery import app as celery_app
 from voiceproj.logcontext import CallLogger
 from voiceproj.metrics import ERRORS, TURNS, observe_turn
 from voiceproj.pipeline import (
+    EARLY_TRANSCRIBE_TASK,
     FALLBACK_LINE,
     SPEAK_TASK,
     TASK_QUEUES,
@@ -83,7 +84,15 @@ from .recording import CallRecorder, store
 from .services import end_session
 from .turnids import begin_turn, resume_turn
 from .turns import deliver_agent_turn
-from .vad import VAD_RATE, Endpointer, Resampler, SpeechEnded, SpeechStarted, VadSettings
+from .vad import (
+    VAD_RATE,
+    Endpointer,
+    Resampler,
+    SpeechEnded,
+    SpeechPaused,
+    SpeechStarted,
+    VadSettings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -471,8 +480,27 @@ class CallCore:
                 self._mark(self.turn_id, "user")
                 self.last_activity = time.monotonic()
                 await self.transport.send_event({"type": "speech.started", "turn_id": self.turn_id})
+            elif isinstance(vad_event, SpeechPaused):
+                await self._early_transcript(vad_event)
             elif isinstance(vad_event, SpeechEnded):
                 await self._utterance(vad_event)
+
+    async def _early_transcript(self, paused: SpeechPaused) -> None:
+        """Have the utterance so far transcribed while the endpointer waits for
+        the rest of its silence (``workers.stt.transcribe_early``).
+
+        Only a head start: if it cannot be sent, the end of the utterance sends
+        its audio to be transcribed as usual.
+        """
+        try:
+            await self._send_task(
+                EARLY_TRANSCRIBE_TASK,
+                audio=base64.b64encode(paused.audio).decode("ascii"),
+                sample_rate=VAD_RATE,
+                pause=paused.pause,
+            )
+        except SERVICE_ERRORS as exc:
+            self.log.warning("session %s: early transcript not started: %s", self.session_id, exc)
 
     async def _utterance(self, utterance: SpeechEnded) -> None:
         self.last_activity = time.monotonic()
@@ -480,10 +508,14 @@ class CallCore:
         if not await self._turn_allowed():
             return
         self.reply = Reply(turn_id=self.turn_id, t0=time.time())
+        # The audio goes along even when a pause's transcript covers it: the
+        # STT worker transcribes it itself if that transcript never comes.
+        early = {} if utterance.pause is None else {"early_pause": utterance.pause}
         await self._start_task(
             TRANSCRIBE_TASK,
             audio=base64.b64encode(utterance.audio).decode("ascii"),
             sample_rate=VAD_RATE,
+            **early,
         )
 
     async def text(self, text: str) -> None:

@@ -3,7 +3,9 @@
 Consumes PCM16 mono audio at any allowed input rate (:class:`Resampler` brings
 it to 16 kHz with soxr); produces :class:`SpeechStarted` and
 :class:`SpeechEnded` (with the utterance's 16 kHz audio) from webrtcvad
-decisions on 30 ms frames.
+decisions on 30 ms frames, and :class:`SpeechPaused` when the caller has been
+quiet long enough that the utterance may be over, so that it can be
+transcribed while the endpointer waits for the rest of its silence.
 """
 
 from collections import deque
@@ -36,6 +38,9 @@ class VadSettings:
     start_ms: int = 150
     silence_ms: int = 600
     max_utterance_ms: int = 15000
+    # Trailing silence after which SpeechPaused is sent; 0, or not below
+    # silence_ms: never.
+    early_ms: int = 0
 
     @classmethod
     def from_django(cls) -> "VadSettings":
@@ -44,6 +49,7 @@ class VadSettings:
             start_ms=settings.VOICE_VAD_START_MS,
             silence_ms=settings.VOICE_VAD_SILENCE_MS,
             max_utterance_ms=int(settings.VOICE_MAX_UTTERANCE_S * 1000),
+            early_ms=settings.VOICE_STT_EARLY_MS,
         )
 
 
@@ -53,16 +59,28 @@ class SpeechStarted:
 
 
 @dataclass(frozen=True)
+class SpeechPaused:
+    """The caller has been quiet for ``early_ms``: the utterance so far, in case it is over."""
+
+    audio: bytes  # PCM16 mono at 16 kHz, including the pre-roll
+    pause: int  # numbered from 1 within the utterance
+
+
+@dataclass(frozen=True)
 class SpeechEnded:
     audio: bytes  # PCM16 mono at 16 kHz, including the pre-roll
     cut: bool  # True when the utterance hit max_utterance_ms instead of ending in silence
+    # The SpeechPaused after which no voice came: its audio holds all the
+    # speech of this one (the rest is silence). None when the caller spoke
+    # again after the last pause, or there was none.
+    pause: int | None = None
 
     @property
     def duration_ms(self) -> float:
         return len(self.audio) / 2 * 1000 / VAD_RATE
 
 
-VadEvent = SpeechStarted | SpeechEnded
+VadEvent = SpeechStarted | SpeechPaused | SpeechEnded
 
 
 def _frames(ms: int) -> int:
@@ -78,6 +96,10 @@ class Endpointer:
         self._pending = bytearray()
         self._start_frames = _frames(self.config.start_ms + HANGOVER_MS)
         self._silence_frames = _frames(self.config.silence_ms)
+        early = self.config.early_ms
+        self._early_frames = _frames(early) if 0 < early < self.config.silence_ms else 0
+        self._pauses = 0  # SpeechPaused sent in this utterance
+        self._quiet_since_pause = False  # no voiced frame since the last SpeechPaused
         self._max_frames = _frames(self.config.max_utterance_ms)
         window = _frames(self.config.start_ms + HANGOVER_MS + START_WINDOW_SLACK_MS)
         self._window: deque[bool] = deque(maxlen=window)
@@ -117,19 +139,28 @@ class Endpointer:
             return None
         self._utterance.append(frame)
         self._trailing_silence = 0 if voiced else self._trailing_silence + 1
+        if voiced:
+            self._quiet_since_pause = False
         if self._trailing_silence >= self._silence_frames:
             return self._finish(cut=False)
         if len(self._utterance) >= self._max_frames:
             return self._finish(cut=True)
+        if self._early_frames and self._trailing_silence == self._early_frames:
+            self._pauses += 1
+            self._quiet_since_pause = True
+            return SpeechPaused(audio=b"".join(self._utterance), pause=self._pauses)
         return None
 
     def _finish(self, cut: bool) -> SpeechEnded:
         audio = b"".join(self._utterance)
+        pause = self._pauses if self._quiet_since_pause and not cut else None
         self._utterance = []
         self._trailing_silence = 0
+        self._pauses = 0
+        self._quiet_since_pause = False
         self._window.clear()
         self._pre_roll.clear()
-        return SpeechEnded(audio=audio, cut=cut)
+        return SpeechEnded(audio=audio, cut=cut, pause=pause)
 
 
 class Resampler:

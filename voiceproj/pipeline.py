@@ -18,6 +18,7 @@ from typing import Any, NotRequired, TypedDict
 # --- tasks and queues ---------------------------------------------------------
 
 TRANSCRIBE_TASK = "workers.stt.transcribe"
+EARLY_TRANSCRIBE_TASK = "workers.stt.transcribe_early"
 TEXT_TURN_TASK = "workers.dialog.run_text_turn"
 REPLY_TASK = "workers.respond.reply"
 CLASSIFY_TASK = "workers.classify.classify_intent"
@@ -33,6 +34,7 @@ ALL_QUEUES = (*PIPELINE_QUEUES, "default")
 # The queue of every task; a task sent by name lands on its stage's pool.
 TASK_QUEUES: dict[str, str] = {
     TRANSCRIBE_TASK: "stt",
+    EARLY_TRANSCRIBE_TASK: "stt",
     TEXT_TURN_TASK: "respond",
     REPLY_TASK: "respond",
     CLASSIFY_TASK: "classify",
@@ -159,6 +161,16 @@ def tool_call_key(session_id: str, turn_id: int, index: int) -> str:
 def intent_key(session_id: str, turn_id: int) -> str:
     """A list the classifier pushes the turn's intent (or error) onto."""
     return f"voice:intent:{session_id}:{turn_id}"
+
+
+def early_transcript_key(session_id: str, turn_id: int, pause: int) -> str:
+    """A list the early STT task pushes its transcript (or error) of a pause onto."""
+    return f"voice:early:{session_id}:{turn_id}:{pause}"
+
+
+def early_claim_key(session_id: str, turn_id: int, pause: int) -> str:
+    """Who transcribes a pause's audio: "early" or "final", whichever task starts first."""
+    return f"voice:early:{session_id}:{turn_id}:{pause}:claim"
 
 
 def presence_key(session_id: str) -> str:

@@ -379,6 +379,14 @@ VOICE_VAD_AGGRESSIVENESS = env.int("VOICE_VAD_AGGRESSIVENESS", default=2)
 VOICE_VAD_START_MS = env.int("VOICE_VAD_START_MS", default=150)
 # Trailing silence that ends an utterance: shorter cuts people off mid-sentence.
 VOICE_VAD_SILENCE_MS = env.int("VOICE_VAD_SILENCE_MS", default=600)
+# After this much of that silence the utterance so far is already sent to the
+# stt queue (workers.stt.transcribe_early): by the time the silence is complete
+# the transcript is mostly done. 250 ms is past the gaps between words, so a
+# caller who goes on costs an extra STT run only at a real pause. 0, or not
+# below VOICE_VAD_SILENCE_MS: off.
+VOICE_STT_EARLY_MS = env.int("VOICE_STT_EARLY_MS", default=250)
+if VOICE_STT_EARLY_MS < 0:
+    raise ImproperlyConfigured("VOICE_STT_EARLY_MS must be 0 (off) or more.")
 VOICE_MAX_UTTERANCE_S = env.float("VOICE_MAX_UTTERANCE_S", default=15.0)
 VOICE_IDLE_TIMEOUT_S = env.float("VOICE_IDLE_TIMEOUT_S", default=120.0)
 VOICE_DISCONNECT_GRACE_S = env.float("VOICE_DISCONNECT_GRACE_S", default=30.0)

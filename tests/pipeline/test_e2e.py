@@ -25,15 +25,19 @@ TURN_TIMEOUT_S = 120.0
 AUDIO = "<audio>"  # a binary frame, in the recorded sequence of messages
 
 
-@pytest.fixture(scope="module")
-def question_16k() -> bytes:
-    """The question spoken by Piper, at the 16 kHz the client streams."""
+def spoken(text: str) -> bytes:
+    """``text`` spoken by Piper, at the 16 kHz the client streams."""
     from agents.models import DEFAULT_VOICE
     from workers.engines import get_tts
 
     tts = get_tts()
-    speech = b"".join(tts.stream(QUESTION, DEFAULT_VOICE))
+    speech = b"".join(tts.stream(text, DEFAULT_VOICE))
     return resample(speech, tts.sample_rate, 16000)
+
+
+@pytest.fixture(scope="module")
+def question_16k() -> bytes:
+    return spoken(QUESTION)
 
 
 async def record_turn(ws, until: str = "metrics") -> tuple[list[str], list[dict], bytes]:
@@ -124,6 +128,8 @@ def test_spoken_question_is_transcribed_answered_and_spoken_back(
     assert first("transcript") < first("intent")
     transcript = of_type(received, "transcript")[0]
     assert "capital" in transcript["text"].lower() and "france" in transcript["text"].lower()
+    # Decoded while the endpointer still waited for the end of the silence.
+    assert transcript["early"] is True
     assert_answered(sequence, received, audio, call.agent.intent_names)
     assert of_type(received, "metrics")[0]["stt_ms"] is not None
 
@@ -135,6 +141,29 @@ def test_spoken_question_is_transcribed_answered_and_spoken_back(
     assert agent["text"] == of_type(received, "response.done")[0]["text"]
     assert agent["intent"] == of_type(received, "intent")[0]["intent"]
     assert agent["classify_ms"] is not None and agent["first_audio_ms"] is not None
+
+
+def test_words_after_a_pause_in_mid_sentence_are_not_lost(daphne_server, celery_workers, make_call):
+    call = make_call()
+    silence = b"\0" * 16000 * 2  # one second
+    # With the silence Piper leaves around words, a pause past VOICE_STT_EARLY_MS
+    # (250 ms) and well short of the 600 ms that end the utterance.
+    pause = silence[: 16000 * 2 * 3 // 10]
+    speech = spoken("Tell me the name of the capital") + pause + spoken("of France, please.")
+
+    async def scenario():
+        async with await open_socket(daphne_server.ws_url(call.session_id), call.token) as ws:
+            await next_event(ws, "ready")
+            await stream_realtime(ws, silence[:8000] + speech + silence, 16000)
+            return await record_turn(ws)
+
+    sequence, received, _ = asyncio.run(scenario())
+    # One utterance, whose early transcript is that of its last pause.
+    assert sequence.count("speech.started") == sequence.count("transcript") == 1
+    transcript = of_type(received, "transcript")[0]
+    assert "capital" in transcript["text"].lower() and "france" in transcript["text"].lower()
+    assert transcript["early"] is True
+    assert api_turns(daphne_server, call)[-2]["text"] == transcript["text"]
 
 
 def test_text_turn_is_answered_and_saved(daphne_server, celery_workers, make_call):

@@ -61,6 +61,10 @@ def fault_stack(live_server_factory, live_log_dir) -> Iterator[FaultStack]:
         "CELERY_BROKER_URL": private_redis.url,
         "DATABASE_URL": f"{db_url}:{database.port}/{connection.settings_dict['NAME']}",
         "VOICE_DISCONNECT_GRACE_S": "2",
+        # The kills below land in a turn's STT task while it decodes; with early
+        # transcripts that task would only pick up the pause's words (the early
+        # task's own death is test_an_stt_process_killed_while_the_caller_pauses...).
+        "VOICE_STT_EARLY_MS": "0",
     }
     server = live_server_factory(**env)
     workers = start_workers(live_log_dir, subprocess_env(**env), tag="-faults")
@@ -239,6 +243,46 @@ def test_a_pool_process_killed_mid_turn_costs_only_that_turn(
     failed_agent = [r for r in rows if r[0] == failed_turn and r[1] == "agent"]
     assert failed_agent and failed_agent[0][2].endswith(FALLBACK_LINE)
     assert CallSession.objects.get(pk=call.session_id).status == "ended"
+
+
+def test_an_stt_process_killed_while_the_caller_pauses_costs_no_turn(
+    daphne_server: LiveServer,
+    celery_workers: Workers,
+    make_call,
+    question_16k: bytes,  # noqa: F811
+) -> None:
+    """The early transcript's pool process dies mid-decode: the utterance's own
+    task decodes the audio instead, and the caller is answered as usual."""
+    call, heard = make_call(), Heard()
+    client = redis.Redis.from_url(settings.REDIS_URL)
+
+    def kill_during_early_decode() -> None:
+        deadline = time.monotonic() + TURN_TIMEOUT_S
+        # early_claim_key: set by the early task as its first step.
+        while not client.keys(f"voice:early:{call.session_id}:*:claim"):
+            assert time.monotonic() < deadline, "no early transcript was started"
+            time.sleep(0.005)
+        celery_workers.by_queue["stt"].kill_pool()
+
+    async def scenario() -> None:
+        async with await open_socket(daphne_server.ws_url(call.session_id), call.token) as ws:
+            await hear_until(ws, heard, "ready")
+            killing = asyncio.create_task(asyncio.to_thread(kill_during_early_decode))
+            silence = b"\0" * 32000
+            await stream_realtime(ws, silence[:8000] + question_16k + silence, 16000)
+            await killing
+            await hear_until(ws, heard, "metrics")
+            await send_json(ws, type="end")
+            await hear_until(ws, heard, "ended")
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        client.close()
+    (transcript,) = heard.of("transcript")
+    assert "capital" in transcript["text"].lower() and transcript["early"] is False
+    assert not heard.of("error")
+    assert not heard.of("response.done")[-1]["text"].endswith(FALLBACK_LINE)
 
 
 def test_redis_restarted_mid_call_keeps_the_call_and_its_turns(

@@ -756,10 +756,11 @@ def test_tasks_carry_the_job_of_the_pipeline_contract(broker_spy, make_call):
             await send_json(ws, type="text", text="What is new?")
             typed = await asyncio.to_thread(take_task, spy, "respond")
             await stream_realtime(ws, speech_16k() + b"\0" * 32000, 16000)
+            early = await asyncio.to_thread(take_task, spy, "stt")
             spoken = await asyncio.to_thread(take_task, spy, "stt")
-            return greeting, typed, spoken
+            return greeting, typed, early, spoken
 
-    greeting, typed, spoken = asyncio.run(scenario())
+    greeting, typed, early, spoken = asyncio.run(scenario())
     name, (job,), extra = greeting
     assert name == "workers.tts.speak_text" and extra == {"text": "Welcome!"}
     assert job["session_id"] == call.session_id and job["turn_id"] == 0
@@ -801,3 +802,10 @@ def test_tasks_carry_the_job_of_the_pipeline_contract(broker_spy, make_call):
     audio = base64.b64decode(extra["audio"])
     # The utterance: the whole question with pre-roll and trailing silence.
     assert 2.5 <= len(audio) / 32000 <= 4.0
+    # Sent first, while the caller had paused: the same speech, less the end
+    # of the silence; the utterance's task points to it.
+    name, (early_job,), early_extra = early
+    assert name == "workers.stt.transcribe_early" and early_job["turn_id"] == 2
+    assert early_extra["pause"] == extra["early_pause"] == 1
+    early_audio = base64.b64decode(early_extra["audio"])
+    assert audio.startswith(early_audio) and len(early_audio) < len(audio)

@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 import soxr
 
-from calls.vad import VAD_RATE, Endpointer, Resampler, SpeechEnded, SpeechStarted, VadSettings
+from calls.vad import (
+    VAD_RATE,
+    Endpointer,
+    Resampler,
+    SpeechEnded,
+    SpeechPaused,
+    SpeechStarted,
+    VadSettings,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -61,6 +69,42 @@ def test_utterance_ends_only_after_the_trailing_silence(speech):
     assert kinds(run(endpointer, speech + silence(300))) == ["SpeechStarted"]
     assert endpointer.in_speech
     assert kinds(run(endpointer, silence(600))) == ["SpeechEnded"]
+
+
+def test_a_pause_hands_over_the_utterance_before_the_silence_ends_it(speech):
+    endpointer = Endpointer(VadSettings(silence_ms=600, early_ms=250))
+    events = run(endpointer, silence(300) + speech + silence(1000))
+    assert kinds(events) == ["SpeechStarted", "SpeechPaused", "SpeechEnded"]
+    paused, ended = events[1], events[2]
+    # The pause's audio is the ended utterance less the rest of its silence,
+    # and the end says nothing was said after it.
+    assert ended.audio.startswith(paused.audio) and len(paused.audio) < len(ended.audio)
+    assert not any(ended.audio[len(paused.audio) :])
+    assert ended.pause == paused.pause == 1
+
+
+def test_speech_after_a_pause_makes_the_pause_s_audio_incomplete(speech):
+    endpointer = Endpointer(VadSettings(silence_ms=600, early_ms=250))
+    events = run(endpointer, silence(300) + speech + silence(400) + speech + silence(1000))
+    assert kinds(events) == ["SpeechStarted", "SpeechPaused", "SpeechPaused", "SpeechEnded"]
+    # The second pause holds both questions; the end points to it, not the first.
+    assert [e.pause for e in events[1:]] == [1, 2, 2]
+    assert seconds(events[2].audio) > 2 * seconds(speech)
+
+
+def test_no_pause_events_when_early_transcripts_are_off(speech):
+    for settings in (VadSettings(early_ms=0), VadSettings(silence_ms=600, early_ms=600)):
+        events = run(Endpointer(settings), speech + silence(1000))
+        assert kinds(events) == ["SpeechStarted", "SpeechEnded"]
+        assert events[1].pause is None
+
+
+def test_an_utterance_cut_at_its_limit_points_to_no_pause(speech):
+    settings = VadSettings(silence_ms=600, early_ms=250, max_utterance_ms=3500)
+    events = run(Endpointer(settings), speech + silence(400) + speech)
+    ended = [e for e in events if isinstance(e, SpeechEnded)]
+    assert ended and ended[0].cut and ended[0].pause is None
+    assert any(isinstance(e, SpeechPaused) for e in events)
 
 
 def test_silence_and_quiet_noise_are_not_speech():
