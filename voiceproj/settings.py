@@ -353,6 +353,14 @@ STT_BEAM_SIZE = env.int("STT_BEAM_SIZE", default=1)
 # (Deepgram always gets them as keyterms). Off: on generic speech they raised
 # WER (docs/engines.md); turn on for agents whose callers say rare names.
 STT_LOCAL_HINTS = env.bool("STT_LOCAL_HINTS", default=False)
+# The audio faster-whisper's encoder sees at a time, in seconds; Whisper pads
+# every window to 30 s. A 10 s window decoded bench/quality.py's clips 2.4
+# times faster with the same WER, but on utterances as the endpointer cuts
+# them (250 ms after the speech) it misheard more (docs/engines.md), so the
+# default stays Whisper's own. Utterances within 2 s of it get the 30 s.
+STT_LOCAL_WINDOW_S = env.int("STT_LOCAL_WINDOW_S", default=30)
+if not 1 <= STT_LOCAL_WINDOW_S <= 30:
+    raise ImproperlyConfigured("STT_LOCAL_WINDOW_S must be 1 to 30 (seconds).")
 # CPU threads for each llama.cpp model. The classify and respond workers run
 # their models at the same time (speculative reply), so each gets a quarter of
 # the cores. On 2 cores (bench/pipeline.py, 8 text turns) 1 thread each gave

@@ -10,6 +10,7 @@ from agents.tools import arguments_validator
 from workers.audio import duration_s, resample, rms
 from workers.engines.base import EngineError, ToolCall
 from workers.engines.llamacpp_llm import LlamaCppLLM
+from workers.engines.models import whisper_model_dir
 from workers.engines.piper_tts import PiperTTS
 from workers.engines.whisper_stt import WhisperSTT
 
@@ -17,8 +18,13 @@ SENTENCE = "Please book a table for four people at seven tonight."
 NAMES = {i["name"] for i in DEFAULT_INTENTS}
 
 
+DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
 def words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower())
+    """Lower-case words, single digits spelled out: Whisper writes "4" or "four"."""
+    found = re.findall(r"[a-z0-9']+", text.lower())
+    return [DIGITS[int(w)] if w.isdigit() and len(w) == 1 else w for w in found]
 
 
 def word_errors(expected: list[str], heard: list[str]) -> int:
@@ -37,6 +43,32 @@ def test_say_then_transcribe_round_trips_a_sentence(piper: PiperTTS, whisper: Wh
 
     assert word_errors(words(SENTENCE), words(heard.text)) <= 1, heard.text
     assert heard.confidence is not None and 0 < heard.confidence <= 1
+
+
+@pytest.fixture(scope="module")
+def short_window_whisper() -> WhisperSTT:
+    """faster-whisper with a 10 s encoder window (STT_LOCAL_WINDOW_S=10)."""
+    return WhisperSTT(str(whisper_model_dir()), window_s=10)
+
+
+def test_a_short_encoder_window_hears_a_sentence_and_one_longer_than_it(
+    piper: PiperTTS, short_window_whisper: WhisperSTT
+) -> None:
+    speech = resample(b"".join(piper.stream(SENTENCE, "")), piper.sample_rate, 16000)
+    heard = short_window_whisper.transcribe(speech, 16000, "en")
+    assert word_errors(words(SENTENCE), words(heard.text)) <= 1, heard.text
+
+    text = (
+        "Please book a table for four people at seven tonight. We would like a quiet "
+        "corner near the window if you have one. My name is Maria and my number ends "
+        "in five five two. We will bring a small cake for a birthday."
+    )
+    speech = resample(b"".join(piper.stream(text, "")), piper.sample_rate, 16000)
+    # Longer than the window: decoded in Whisper's own 30 s one, to its end.
+    assert duration_s(speech, 16000) > 10
+    heard_long = words(short_window_whisper.transcribe(speech, 16000, "en").text)
+    assert word_errors(words(text), heard_long) <= 6, heard_long  # "552" for "five five two"
+    assert heard_long[:2] == ["please", "book"] and heard_long[-2:] == ["a", "birthday"]
 
 
 def test_transcribe_accepts_the_rate_it_is_given(piper: PiperTTS, whisper: WhisperSTT) -> None:

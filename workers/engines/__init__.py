@@ -50,6 +50,7 @@ def get_stt() -> SpeechToText:
             settings.ENGINE_THREADS,
             beam_size=settings.STT_BEAM_SIZE,
             use_hints=settings.STT_LOCAL_HINTS,
+            window_s=settings.STT_LOCAL_WINDOW_S,
         )
     if provider == "deepgram":
         from workers.engines.deepgram_stt import DeepgramSTT
