@@ -50,7 +50,7 @@ import redis
 
 from bench.load import Outcome, percentiles, provision
 from bench.soak import commit, save_result
-from bench.speech import VAD_SILENCE_MS, Utterance, recorded_question
+from bench.speech import SILENCE_ENDPOINTING, VAD_SILENCE_MS, Utterance, recorded_question
 from bench.spoken import HOPS, WORKER_TIMINGS, SpokenCaller, SpokenTurn, with_probes
 from bench.stack import INSTANT_ENGINES, ROOT, Stack, start_stack
 
@@ -262,7 +262,7 @@ def main() -> int:
             work_dir,
             database_url=args.database_url,
             # Both go to every process of the stack, as engines=... does.
-            engines={**INSTANT_ENGINES, **production_env()},
+            engines={**INSTANT_ENGINES, **SILENCE_ENDPOINTING, **production_env()},
             web=args.web,
             concurrency=args.workers,
         ) as stack:

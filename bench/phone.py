@@ -70,6 +70,7 @@ from websockets.exceptions import ConnectionClosed
 from bench.load import HTTP_TIMEOUT_S, QUESTIONS, Account, provision
 from bench.soak import ENGINES, commit, save_result
 from bench.speech import (
+    SILENCE_ENDPOINTING,
     V1_SILENCE,
     VAD_SILENCE_MS,
     SendFrame,
@@ -112,6 +113,7 @@ class Call:
     first_audio: float | None = None  # monotonic: the first reply audio arrived
     server_first_audio_ms: int | None = None  # the saved turn's: end of utterance → audio out
     intent_at: float | None = None  # monotonic: the ``intent`` event arrived (protocol v1)
+    stopped_at: float | None = None  # monotonic: ``speech.stopped`` arrived (protocol v1)
     intent: str = ""  # the saved agent turn's
     classify_ms: int | None = None  # the saved agent turn's: the reply's wait for the intent
     transcript: str = ""
@@ -131,6 +133,14 @@ class Call:
         if self.speech_end is None or self.vad_end is None:
             return None
         return round((self.vad_end - self.speech_end) * 1000, 1)
+
+    @property
+    def stopped_ms(self) -> float | None:
+        """End of the caller's speech → ``speech.stopped``: the server's
+        endpointing, the words of a pause included, as the caller saw it."""
+        if self.speech_end is None or self.stopped_at is None:
+            return None
+        return round((self.stopped_at - self.speech_end) * 1000, 1)
 
     @property
     def intent_ms(self) -> float | None:
@@ -156,25 +166,25 @@ class Call:
 IsAudio = Callable[[str | bytes], bool]
 
 
-def is_intent(message: str | bytes) -> bool:
-    """A protocol v1 ``intent`` event (the cheap test first: most messages are audio)."""
+def is_event(message: str | bytes, kind: str) -> bool:
+    """A protocol v1 event of ``kind`` (the cheap tests first: most messages are audio)."""
     return (
-        isinstance(message, str)
-        and '"intent"' in message
-        and json.loads(message)["type"] == "intent"
+        isinstance(message, str) and f'"{kind}"' in message and json.loads(message)["type"] == kind
     )
 
 
 async def listen(ws: ClientConnection, is_audio: IsAudio, call: Call, heard: asyncio.Event) -> None:
     """Read everything the server sends until it closes; note the first reply
-    audio and when the intent was told."""
+    audio, when the utterance ended and when the intent was told."""
     try:
         async for message in ws:
             if call.first_audio is None and is_audio(message):
                 call.first_audio = time.monotonic()
                 heard.set()
-            elif call.intent_at is None and is_intent(message):
+            elif call.intent_at is None and is_event(message, "intent"):
                 call.intent_at = time.monotonic()
+            elif call.stopped_at is None and is_event(message, "speech.stopped"):
+                call.stopped_at = time.monotonic()
     except ConnectionClosed:
         pass
 
@@ -496,7 +506,10 @@ def main() -> int:
     # No auth token and DEBUG on: the voice webhook takes unsigned requests.
     try:
         with start_stack(
-            work_dir, engines=ENGINES[args.engines], DEBUG="true", TWILIO_AUTH_TOKEN=""
+            work_dir,
+            engines={**ENGINES[args.engines], **SILENCE_ENDPOINTING},
+            DEBUG="true",
+            TWILIO_AUTH_TOKEN="",
         ) as stack:
             account = provision(stack.server.url, args.turns + 1)
             give_number(account, AGENT_NUMBER)

@@ -11,11 +11,12 @@ history, and the speculative responder generates beside the classifier on
 the respond worker exactly as in production.
 
 Per utterance, on the caller's clock from the last voiced frame: the first
-reply audio, the endpointing in it (``bench.speech.caller_endpointer``) and
-the ``intent`` event; from the saved turns: the transcript, the intent and
-``classify_ms`` (the reply's wait for the intent, with the responder
-generating). A warm-up call (the first utterance, not counted) loads every
-engine first.
+reply audio, the endpointing in it by the silence alone
+(``bench.speech.caller_endpointer``) and as the server did it, the words of
+a pause included (``speech.stopped``), and the ``intent`` event; from the
+saved turns: the transcript, the intent and ``classify_ms`` (the reply's
+wait for the intent, with the responder generating). A warm-up call (the
+first utterance, not counted) loads every engine first.
 """
 
 import asyncio
@@ -77,6 +78,7 @@ def run_calls(rows: list[dict[str, Any]], clips: list[bytes]) -> dict[str, Any]:
             intent=call.intent,
             first_audio_ms=call.latency_ms,
             endpointing_ms=call.endpointing_ms,
+            stopped_ms=call.stopped_ms,
             intent_ms=call.intent_ms,
             classify_ms=call.classify_ms,
             server_first_audio_ms=call.server_first_audio_ms,
@@ -91,6 +93,7 @@ def run_calls(rows: list[dict[str, Any]], clips: list[bytes]) -> dict[str, Any]:
     return {
         "first_audio_ms": of("first_audio_ms"),
         "endpointing_ms": of("endpointing_ms"),
+        "stopped_ms": of("stopped_ms"),
         "intent_ms": of("intent_ms"),
         "classify_ms": of("classify_ms"),
         "server_first_audio_ms": of("server_first_audio_ms"),

@@ -31,6 +31,11 @@ VOICED_RMS = 0.01
 LEAD_IN_S = 0.3
 # The server's own default; the stacks are started without changing it.
 VAD_SILENCE_MS = int(os.environ.get("VOICE_VAD_SILENCE_MS", "600"))
+# The words of a pause end the server's utterance sooner or later than the
+# silence alone (VOICE_VAD_COMPLETE_MS / _TRAILING_OFF_MS). A stack whose
+# callers measure the endpointing with caller_endpointer is started with this,
+# so that both endpointers end on the same frame.
+SILENCE_ENDPOINTING = {"VOICE_VAD_COMPLETE_MS": "0", "VOICE_VAD_TRAILING_OFF_MS": "0"}
 # Piper's en_US-joe-medium saying RECORDED_TEXT (tests/test_vad.py describes it):
 # a real voice without loading Piper in the benchmark process.
 RECORDED_QUESTION = Path(__file__).resolve().parents[1] / "tests" / "data" / "question_16k.wav"

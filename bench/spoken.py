@@ -277,7 +277,7 @@ class SpokenCaller:
             turn.errors.append(data["code"])
         elif kind == "speech.stopped":
             turn.stopped_at = now
-        elif kind == "transcript":
+        elif kind == "transcript" and data["final"]:
             turn.transcript_at = now
         elif kind == "intent":
             turn.intent_at = now

@@ -82,6 +82,7 @@ from .protocol import (
 )
 from .recording import CallRecorder, store
 from .services import end_session
+from .turnend import ends_thought
 from .turnids import begin_turn, resume_turn
 from .turns import deliver_agent_turn
 from .vad import (
@@ -687,6 +688,9 @@ class CallCore:
         """A worker's channel-layer message (voiceproj/pipeline.py); a failure
         while relaying it fails the turn, never the call."""
         try:
+            if message.get("type") == "pipeline.words":
+                await self._on_words(message)
+                return
             handler = self._PIPELINE_HANDLERS.get(message.get("type", ""))
             reply = self._reply_for(message)
             if handler is not None and reply is not None:
@@ -697,6 +701,19 @@ class CallCore:
             )
             if self.reply is not None:
                 await self._fail_turn(self.reply, "The server failed while relaying the reply.")
+
+    async def _on_words(self, message: dict[str, Any]) -> None:
+        """The words of a pause, while the caller may still be speaking: shown
+        as an interim transcript, and they may end the utterance now."""
+        if self.ended or message.get("turn_id") != self.turn_id or self.reply is not None:
+            return  # a stale turn, or this utterance has already ended
+        text = str(message.get("text", ""))
+        if text:
+            interim = {"type": "transcript", "turn_id": self.turn_id, "text": text}
+            await self.transport.send_event({**interim, "final": False, "early": True})
+        ended = self.endpointer.words_heard(int(message["pause"]), ends_thought(text))
+        if ended is not None:
+            await self._utterance(ended)
 
     def _reply_for(self, message: dict[str, Any]) -> Reply | None:
         """The reply a worker message belongs to; None for stale turns (dropped)."""

@@ -5,7 +5,9 @@ it to 16 kHz with soxr); produces :class:`SpeechStarted` and
 :class:`SpeechEnded` (with the utterance's 16 kHz audio) from webrtcvad
 decisions on 30 ms frames, and :class:`SpeechPaused` when the caller has been
 quiet long enough that the utterance may be over, so that it can be
-transcribed while the endpointer waits for the rest of its silence.
+transcribed while the endpointer waits for the rest of its silence. Those
+words then end the utterance at once or make it wait longer
+(:meth:`Endpointer.words_heard`).
 """
 
 from collections import deque
@@ -41,6 +43,12 @@ class VadSettings:
     # Trailing silence after which SpeechPaused is sent; 0, or not below
     # silence_ms: never.
     early_ms: int = 0
+    # The silence that ends the utterance once the words of a pause are known
+    # (words_heard): complete_ms after a complete thought, trailing_off_ms
+    # after words that trail off; each only if it is shorter (complete) or
+    # longer (trailing off) than silence_ms.
+    complete_ms: int = 0
+    trailing_off_ms: int = 0
 
     @classmethod
     def from_django(cls) -> "VadSettings":
@@ -50,6 +58,8 @@ class VadSettings:
             silence_ms=settings.VOICE_VAD_SILENCE_MS,
             max_utterance_ms=int(settings.VOICE_MAX_UTTERANCE_S * 1000),
             early_ms=settings.VOICE_STT_EARLY_MS,
+            complete_ms=settings.VOICE_VAD_COMPLETE_MS,
+            trailing_off_ms=settings.VOICE_VAD_TRAILING_OFF_MS,
         )
 
 
@@ -96,6 +106,11 @@ class Endpointer:
         self._pending = bytearray()
         self._start_frames = _frames(self.config.start_ms + HANGOVER_MS)
         self._silence_frames = _frames(self.config.silence_ms)
+        complete = self.config.complete_ms
+        self._complete_frames = _frames(complete) if 0 < complete < self.config.silence_ms else 0
+        trailing_off = max(self.config.trailing_off_ms, self.config.silence_ms)
+        self._trailing_off_frames = _frames(trailing_off)
+        self._ending_frames = self._silence_frames  # as the words of this pause make it
         early = self.config.early_ms
         self._early_frames = _frames(early) if 0 < early < self.config.silence_ms else 0
         self._pauses = 0  # SpeechPaused sent in this utterance
@@ -141,7 +156,8 @@ class Endpointer:
         self._trailing_silence = 0 if voiced else self._trailing_silence + 1
         if voiced:
             self._quiet_since_pause = False
-        if self._trailing_silence >= self._silence_frames:
+            self._ending_frames = self._silence_frames
+        if self._trailing_silence >= self._ending_frames:
             return self._finish(cut=False)
         if len(self._utterance) >= self._max_frames:
             return self._finish(cut=True)
@@ -151,11 +167,31 @@ class Endpointer:
             return SpeechPaused(audio=b"".join(self._utterance), pause=self._pauses)
         return None
 
+    def words_heard(self, pause: int, complete: bool | None) -> SpeechEnded | None:
+        """The early transcript of ``pause`` said whether the words so far are a
+        complete thought (``calls.turnend.ends_thought``; None: no words).
+
+        Acts only while the caller is still silent in that pause: a complete
+        thought ends the utterance after ``complete_ms`` of silence (now, and
+        returned, if that much has passed), words that trail off after
+        ``trailing_off_ms``; a resumed voice brings back ``silence_ms``.
+        """
+        if not self._utterance or pause != self._pauses or not self._quiet_since_pause:
+            return None
+        if complete and self._complete_frames:
+            self._ending_frames = self._complete_frames
+        elif complete is False:
+            self._ending_frames = self._trailing_off_frames
+        if self._trailing_silence >= self._ending_frames:
+            return self._finish(cut=False)
+        return None
+
     def _finish(self, cut: bool) -> SpeechEnded:
         audio = b"".join(self._utterance)
         pause = self._pauses if self._quiet_since_pause and not cut else None
         self._utterance = []
         self._trailing_silence = 0
+        self._ending_frames = self._silence_frames
         self._pauses = 0
         self._quiet_since_pause = False
         self._window.clear()

@@ -129,6 +129,11 @@ def reply_done_message(
     )
 
 
+def words_message(job: Job, pause: int, text: str) -> Message:
+    """The early transcript of ``pause``: the caller's words so far, while they pause."""
+    return _message("words", job, pause=pause, text=text)
+
+
 def progress_message(job: Job, task_id: str, running: bool) -> Message:
     """A running turn task's heartbeat, or (``running`` False) its end."""
     return _message("progress", job, task=task_id, running=running)

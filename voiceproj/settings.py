@@ -395,6 +395,17 @@ VOICE_VAD_SILENCE_MS = env.int("VOICE_VAD_SILENCE_MS", default=600)
 VOICE_STT_EARLY_MS = env.int("VOICE_STT_EARLY_MS", default=250)
 if VOICE_STT_EARLY_MS < 0:
     raise ImproperlyConfigured("VOICE_STT_EARLY_MS must be 0 (off) or more.")
+# What that early transcript's words do (calls.turnend): after a complete
+# thought the utterance ends at VOICE_VAD_COMPLETE_MS of silence (at once if
+# the words come later), after words that trail off ("a table for", "and um")
+# at VOICE_VAD_TRAILING_OFF_MS, so a caller looking for a word is not cut
+# off. 400 ms still spans a breath in mid-sentence; each applies only if the
+# words come before VOICE_VAD_SILENCE_MS has passed. COMPLETE 0 or not below
+# the silence, TRAILING_OFF not above it: off.
+VOICE_VAD_COMPLETE_MS = env.int("VOICE_VAD_COMPLETE_MS", default=400)
+VOICE_VAD_TRAILING_OFF_MS = env.int("VOICE_VAD_TRAILING_OFF_MS", default=1000)
+if VOICE_VAD_COMPLETE_MS < 0 or VOICE_VAD_TRAILING_OFF_MS < 0:
+    raise ImproperlyConfigured("VOICE_VAD_COMPLETE_MS and _TRAILING_OFF_MS must be 0 or more.")
 VOICE_MAX_UTTERANCE_S = env.float("VOICE_MAX_UTTERANCE_S", default=15.0)
 VOICE_IDLE_TIMEOUT_S = env.float("VOICE_IDLE_TIMEOUT_S", default=120.0)
 VOICE_DISCONNECT_GRACE_S = env.float("VOICE_DISCONNECT_GRACE_S", default=30.0)

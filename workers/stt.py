@@ -16,7 +16,10 @@ its transcript onto a Redis list (``early_transcript_key``). When the
 utterance then ends with no voice after that pause, ``transcribe`` gets
 ``early_pause=N`` and uses that transcript instead of decoding the same
 speech again, so the caller's wait for the words mostly overlaps the silence
-the endpointer waits for anyway.
+the endpointer waits for anyway. It also sends those words to the call
+(``words_message``): an interim transcript for the caller, and the rule on
+the words (``calls.turnend``) that may end the utterance before its silence
+is complete.
 """
 
 import base64
@@ -43,6 +46,7 @@ from voiceproj.pipeline import (
     early_transcript_key,
     event_message,
     reply_done_message,
+    words_message,
 )
 from workers import relay
 from workers.classify import start_classify
@@ -130,10 +134,13 @@ def transcribe_early(job: Job, audio: str, sample_rate: int, pause: int) -> None
             return
         try:
             text, stt_ms = _decode(job, audio, sample_rate)
-            result: dict = {"text": text, "stt_ms": stt_ms}
         except (binascii.Error, EngineError) as exc:
-            result = {"error": exc.code if isinstance(exc, EngineError) else "bad_audio"}
-        _push_early(job, pause, result)
+            _push_early(
+                job, pause, {"error": exc.code if isinstance(exc, EngineError) else "bad_audio"}
+            )
+            return
+        _push_early(job, pause, {"text": text, "stt_ms": stt_ms})
+        relay.send(job["channel_name"], words_message(job, pause, text))
 
 
 def _push_early(job: Job, pause: int, result: dict) -> None:

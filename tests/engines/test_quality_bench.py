@@ -64,6 +64,9 @@ def test_bench_quality_calls_times_what_the_caller_hears(tmp_path: Path) -> None
     # silence and webrtcvad's hang-over) comes before the intent and the audio.
     assert 600 <= calls["endpointing_ms"]["p50"] < calls["intent_ms"]["p50"]
     assert calls["endpointing_ms"]["p50"] < calls["first_audio_ms"]["p50"]
+    # As the server ended the utterance: never before the shorter silence of a
+    # complete thought, and before the intent.
+    assert 400 <= calls["stopped_ms"]["p50"] < calls["intent_ms"]["p50"]
     assert calls["classify_ms"]["n"] == 2
     for row in result["rows"]:
         assert row["transcript"] and row["reply"] and row["intent"]

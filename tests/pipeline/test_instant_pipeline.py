@@ -26,7 +26,7 @@ from workers.tts import split_sentences
 
 from .conftest import Call, wait_until_disconnected
 from .instant_stack import InstantStack
-from .test_e2e import AUDIO, api_turns, of_type, record_turn, talk
+from .test_e2e import AUDIO, api_turns, final_transcripts, of_type, record_turn, talk
 from .wire import next_event, open_socket, stream_realtime
 
 pytestmark = pytest.mark.e2e
@@ -65,13 +65,16 @@ def test_announced_utterance_is_transcribed_answered_and_spoken(
         wait_until_disconnected([call.session_id])
 
     first = sequence.index
-    assert first("speech.started") < first("speech.stopped") < first("transcript")
-    assert first("transcript") < first("intent") < first("response.delta")
+    # The words were shown while the caller paused, before the utterance ended.
+    assert first("speech.started") < first("transcript.interim") < first("speech.stopped")
+    assert first("speech.stopped") < first("transcript") < first("intent")
+    assert first("intent") < first("response.delta")
     assert first("audio.start") < first(AUDIO)
     assert AUDIO not in sequence[first("audio.end") :]
     assert first("audio.end") < first("response.done") < first("metrics") == len(sequence) - 1
 
-    assert of_type(received, "transcript")[0]["text"] == ANNOUNCED
+    (interim,) = [e for e in of_type(received, "transcript") if not e["final"]]
+    assert interim["text"] == final_transcripts(received)[0]["text"] == ANNOUNCED
     assert not client.exists(announce_key(call.session_id))  # heard exactly once
     assert of_type(received, "intent")[0]["intent"] == "question"
     deltas = of_type(received, "response.delta")
@@ -92,6 +95,35 @@ def test_announced_utterance_is_transcribed_answered_and_spoken(
 
     turns = api_turns(instant_stack.server, call)
     assert [(t["speaker"], t["text"]) for t in turns] == [("user", ANNOUNCED), ("agent", REPLY)]
+
+
+def test_a_caller_who_trails_off_is_waited_for(
+    instant_stack: InstantStack, client: redis.Redis, make_call: Callable[..., Call]
+) -> None:
+    """Words that trail off make the endpointer wait VOICE_VAD_TRAILING_OFF_MS
+    (1000 ms), so a pause of 800 ms, which the usual 600 ms would have ended
+    the turn in, is still one utterance. The instant STT hears one announced
+    text per decode: each pause's early transcript takes one."""
+    call = make_call()
+    announce(client, call.session_id, "I'd like to book a table for")
+    announce(client, call.session_id, "two people tonight.")
+    speech, rate = read_wav(QUESTION_WAV)
+    silence = bytes(rate * SAMPLE_WIDTH)  # one second
+    pause = silence[: int(len(silence) * 0.8)]
+
+    async def scenario() -> tuple[list[str], list[dict], bytes]:
+        url = instant_stack.server.ws_url(call.session_id)
+        async with await open_socket(url, call.token) as ws:
+            await next_event(ws, "ready")
+            await stream_realtime(ws, silence[:8000] + speech + pause + speech + silence, rate)
+            return await record_turn(ws)
+
+    sequence, received, _ = asyncio.run(scenario())
+    assert sequence.count("speech.started") == sequence.count("transcript") == 1
+    assert "interrupted" not in sequence
+    interim = [e["text"] for e in of_type(received, "transcript") if not e["final"]]
+    assert interim == ["I'd like to book a table for", "two people tonight."]
+    assert of_type(received, "response.done")[0]["text"] == REPLY
 
 
 def sessions_opened() -> int:

@@ -59,7 +59,7 @@ EVENT_FIELDS: dict[str, set[str]] = {
     "pong": set(),
     "speech.started": {"turn_id"},
     "speech.stopped": {"turn_id"},
-    "transcript": {"turn_id", "text", "final"},
+    "transcript": {"turn_id", "text", "final", "early"},
     "intent": {"turn_id", "intent"},
     "response.delta": {"turn_id", "text"},
     "audio.start": {"turn_id", "sample_rate"},

@@ -107,6 +107,65 @@ def test_an_utterance_cut_at_its_limit_points_to_no_pause(speech):
     assert any(isinstance(e, SpeechPaused) for e in events)
 
 
+WORDS = VadSettings(silence_ms=600, early_ms=250, complete_ms=400, trailing_off_ms=1000)
+
+
+def until_paused(endpointer: Endpointer, speech: bytes) -> SpeechPaused:
+    events = run(endpointer, silence(300) + speech + silence(300))
+    assert kinds(events) == ["SpeechStarted", "SpeechPaused"]
+    return events[1]
+
+
+def test_a_complete_thought_ends_the_utterance_at_the_shorter_silence(speech):
+    endpointer = Endpointer(WORDS)
+    paused = until_paused(endpointer, speech)  # 300 ms of silence so far
+    assert endpointer.words_heard(paused.pause, True) is None
+    events = run(endpointer, silence(150))
+    assert kinds(events) == ["SpeechEnded"] and events[0].pause == paused.pause
+
+
+def test_words_known_after_the_shorter_silence_end_the_utterance_at_once(speech):
+    endpointer = Endpointer(WORDS)
+    paused = until_paused(endpointer, speech)
+    assert run(endpointer, silence(150)) == []  # 450 ms: past complete_ms
+    ended = endpointer.words_heard(paused.pause, True)
+    assert isinstance(ended, SpeechEnded) and not ended.cut and ended.pause == paused.pause
+    assert not endpointer.in_speech and run(endpointer, silence(1000)) == []
+
+
+def test_words_that_trail_off_wait_for_the_longer_silence(speech):
+    endpointer = Endpointer(WORDS)
+    paused = until_paused(endpointer, speech)
+    assert endpointer.words_heard(paused.pause, False) is None
+    # 300 + 400 = 700 ms of silence would have ended it; now 1000 ms does.
+    assert run(endpointer, silence(400)) == []
+    assert kinds(run(endpointer, silence(400))) == ["SpeechEnded"]
+    # The next utterance is back to the usual silence.
+    events = run(endpointer, speech + silence(700))
+    assert kinds(events) == ["SpeechStarted", "SpeechPaused", "SpeechEnded"]
+
+
+def test_words_of_an_old_pause_or_after_more_speech_change_nothing(speech):
+    endpointer = Endpointer(WORDS)
+    first = until_paused(endpointer, speech)
+    run(endpointer, speech)  # the caller went on
+    assert endpointer.words_heard(first.pause, True) is None
+    second = run(endpointer, silence(300))[0]
+    assert endpointer.words_heard(first.pause, True) is None  # a pause of the past
+    assert endpointer.words_heard(second.pause, None) is None  # no words: the silence decides
+    assert kinds(run(endpointer, silence(300))) == ["SpeechEnded"]
+    assert endpointer.words_heard(second.pause, True) is None  # already ended
+
+
+def test_with_the_rule_off_the_words_change_nothing(speech):
+    endpointer = Endpointer(VadSettings(silence_ms=600, early_ms=250))
+    paused = until_paused(endpointer, speech)
+    assert endpointer.words_heard(paused.pause, True) is None
+    assert endpointer.words_heard(paused.pause, False) is None
+    assert run(endpointer, silence(150)) == []
+    assert kinds(run(endpointer, silence(150))) == ["SpeechEnded"]
+
+
 def test_silence_and_quiet_noise_are_not_speech():
     endpointer = Endpointer()
     assert run(endpointer, silence(3000)) == []
