@@ -62,6 +62,20 @@ async def record_turn(ws, until: str = "metrics") -> tuple[list[str], list[dict]
                 return sequence, received, bytes(audio)
 
 
+def say(server, call: Call, speech: bytes) -> tuple[list[str], list[dict], bytes]:
+    """Stream ``speech`` (PCM16, 16 kHz) in real time after half a second of
+    silence and before a second of it; the turn it makes (``record_turn``)."""
+    silence = b"\0" * 16000 * 2
+
+    async def scenario() -> tuple[list[str], list[dict], bytes]:
+        async with await open_socket(server.ws_url(call.session_id), call.token) as ws:
+            await next_event(ws, "ready")
+            await stream_realtime(ws, silence[:16000] + speech + silence, 16000)
+            return await record_turn(ws)
+
+    return asyncio.run(scenario())
+
+
 def talk(stack: InstantStack, call: Call, *texts: str) -> list[list[dict[str, Any]]]:
     """Type each text as a turn of one call; the events of each turn (through ``metrics``)."""
 
@@ -120,15 +134,7 @@ def test_spoken_question_is_transcribed_answered_and_spoken_back(
     daphne_server, celery_workers, make_call, question_16k
 ):
     call = make_call()
-    silence = b"\0" * 16000 * 2  # one second
-
-    async def scenario():
-        async with await open_socket(daphne_server.ws_url(call.session_id), call.token) as ws:
-            await next_event(ws, "ready")
-            await stream_realtime(ws, silence[:8000] + question_16k + silence, 16000)
-            return await record_turn(ws)
-
-    sequence, received, audio = asyncio.run(scenario())
+    sequence, received, audio = say(daphne_server, call, question_16k)
     first = sequence.index
     assert first("speech.started") < first("speech.stopped") < first("transcript")
     assert first("transcript") < first("intent")
@@ -151,21 +157,13 @@ def test_spoken_question_is_transcribed_answered_and_spoken_back(
 
 def test_words_after_a_pause_in_mid_sentence_are_not_lost(daphne_server, celery_workers, make_call):
     call = make_call()
-    silence = b"\0" * 16000 * 2  # one second
     # With the silence Piper leaves around words, a pause past VOICE_STT_EARLY_MS
     # (250 ms) and short of the 600 ms that end the utterance; the words
     # before it trail off (Whisper keeps the "for"), so the endpointer may
     # wait even longer.
-    pause = silence[: 16000 * 2 * 4 // 10]
+    pause = bytes(16000 * 2 * 4 // 10)  # 0.4 s
     speech = spoken("I would like to book a table for") + pause + spoken("two people, please.")
-
-    async def scenario():
-        async with await open_socket(daphne_server.ws_url(call.session_id), call.token) as ws:
-            await next_event(ws, "ready")
-            await stream_realtime(ws, silence[:8000] + speech + silence, 16000)
-            return await record_turn(ws)
-
-    sequence, received, _ = asyncio.run(scenario())
+    sequence, received, _ = say(daphne_server, call, speech)
     # One utterance, whose early transcript is that of its last pause.
     assert sequence.count("speech.started") == sequence.count("transcript") == 1
     transcript = final_transcripts(received)[0]

@@ -3,7 +3,6 @@ real Celery workers per queue with ``VOICE_STT/LLM/TTS=instant``, on a Redis
 database of their own (``instant_stack``), so the default-engine workers of
 other tests never see these turns and these workers never answer theirs."""
 
-import asyncio
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,8 +25,7 @@ from workers.tts import split_sentences
 
 from .conftest import Call, wait_until_disconnected
 from .instant_stack import InstantStack
-from .test_e2e import AUDIO, api_turns, final_transcripts, of_type, record_turn, talk
-from .wire import next_event, open_socket, stream_realtime
+from .test_e2e import AUDIO, api_turns, final_transcripts, of_type, say, talk
 
 pytestmark = pytest.mark.e2e
 
@@ -50,17 +48,8 @@ def test_announced_utterance_is_transcribed_answered_and_spoken(
 ) -> None:
     call = make_call()
     announce(client, call.session_id, ANNOUNCED)
-    speech, rate = read_wav(QUESTION_WAV)
-    silence = bytes(rate * SAMPLE_WIDTH)  # one second
-
-    async def scenario() -> tuple[list[str], list[dict], bytes]:
-        url = instant_stack.server.ws_url(call.session_id)
-        async with await open_socket(url, call.token) as ws:
-            await next_event(ws, "ready")
-            await stream_realtime(ws, silence[: len(silence) // 2] + speech + silence, rate)
-            return await record_turn(ws)
-
-    sequence, received, audio = asyncio.run(scenario())
+    speech, _ = read_wav(QUESTION_WAV)  # 16 kHz
+    sequence, received, audio = say(instant_stack.server, call, speech)
     with override_settings(REDIS_URL=instant_stack.redis_url):
         wait_until_disconnected([call.session_id])
 
@@ -108,17 +97,8 @@ def test_a_caller_who_trails_off_is_waited_for(
     announce(client, call.session_id, "I'd like to book a table for")
     announce(client, call.session_id, "two people tonight.")
     speech, rate = read_wav(QUESTION_WAV)
-    silence = bytes(rate * SAMPLE_WIDTH)  # one second
-    pause = silence[: int(len(silence) * 0.8)]
-
-    async def scenario() -> tuple[list[str], list[dict], bytes]:
-        url = instant_stack.server.ws_url(call.session_id)
-        async with await open_socket(url, call.token) as ws:
-            await next_event(ws, "ready")
-            await stream_realtime(ws, silence[:8000] + speech + pause + speech + silence, rate)
-            return await record_turn(ws)
-
-    sequence, received, _ = asyncio.run(scenario())
+    pause = bytes(rate * SAMPLE_WIDTH * 8 // 10)
+    sequence, received, _ = say(instant_stack.server, call, speech + pause + speech)
     assert sequence.count("speech.started") == sequence.count("transcript") == 1
     assert "interrupted" not in sequence
     interim = [e["text"] for e in of_type(received, "transcript") if not e["final"]]
