@@ -55,7 +55,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -112,8 +112,9 @@ class Call:
     vad_end: float | None = None
     first_audio: float | None = None  # monotonic: the first reply audio arrived
     server_first_audio_ms: int | None = None  # the saved turn's: end of utterance → audio out
-    intent_at: float | None = None  # monotonic: the ``intent`` event arrived (protocol v1)
-    stopped_at: float | None = None  # monotonic: ``speech.stopped`` arrived (protocol v1)
+    # monotonic, protocol v1 calls only: when the first event of each kind
+    # arrived (``TIMED_EVENTS``; the final and the interim transcript apart)
+    events_at: dict[str, float] = field(default_factory=dict)
     intent: str = ""  # the saved agent turn's
     classify_ms: int | None = None  # the saved agent turn's: the reply's wait for the intent
     transcript: str = ""
@@ -134,20 +135,21 @@ class Call:
             return None
         return round((self.vad_end - self.speech_end) * 1000, 1)
 
+    def event_ms(self, kind: str) -> float | None:
+        """End of the caller's speech → the first event of ``kind`` (protocol v1
+        calls): ``speech.stopped`` is the server's endpointing, the words of a
+        pause included, as the caller saw it."""
+        if self.speech_end is None or kind not in self.events_at:
+            return None
+        return round((self.events_at[kind] - self.speech_end) * 1000, 1)
+
     @property
     def stopped_ms(self) -> float | None:
-        """End of the caller's speech → ``speech.stopped``: the server's
-        endpointing, the words of a pause included, as the caller saw it."""
-        if self.speech_end is None or self.stopped_at is None:
-            return None
-        return round((self.stopped_at - self.speech_end) * 1000, 1)
+        return self.event_ms("speech.stopped")
 
     @property
     def intent_ms(self) -> float | None:
-        """End of the caller's speech → the ``intent`` event (protocol v1 calls)."""
-        if self.speech_end is None or self.intent_at is None:
-            return None
-        return round((self.intent_at - self.speech_end) * 1000, 1)
+        return self.event_ms("intent")
 
     @property
     def fell_back(self) -> bool:
@@ -166,25 +168,30 @@ class Call:
 IsAudio = Callable[[str | bytes], bool]
 
 
-def is_event(message: str | bytes, kind: str) -> bool:
-    """A protocol v1 event of ``kind`` (the cheap tests first: most messages are audio)."""
-    return (
-        isinstance(message, str) and f'"{kind}"' in message and json.loads(message)["type"] == kind
-    )
+# The events whose first arrival a call notes; "transcript.interim" is a
+# transcript with ``final: false``.
+TIMED_EVENTS = ("speech.stopped", "transcript.interim", "transcript", "intent", "response.delta")
+
+
+def timed_kind(message: str) -> str:
+    """The ``TIMED_EVENTS`` name of a protocol v1 event."""
+    event = json.loads(message)
+    kind = str(event.get("type", ""))
+    return "transcript.interim" if kind == "transcript" and not event.get("final") else kind
 
 
 async def listen(ws: ClientConnection, is_audio: IsAudio, call: Call, heard: asyncio.Event) -> None:
-    """Read everything the server sends until it closes; note the first reply
-    audio, when the utterance ended and when the intent was told."""
+    """Read everything the server sends until it closes; note when the first
+    reply audio and the first of each ``TIMED_EVENTS`` arrived."""
     try:
         async for message in ws:
             if call.first_audio is None and is_audio(message):
                 call.first_audio = time.monotonic()
                 heard.set()
-            elif call.intent_at is None and is_event(message, "intent"):
-                call.intent_at = time.monotonic()
-            elif call.stopped_at is None and is_event(message, "speech.stopped"):
-                call.stopped_at = time.monotonic()
+            elif isinstance(message, str) and '"type"' in message:
+                kind = timed_kind(message)
+                if kind in TIMED_EVENTS:
+                    call.events_at.setdefault(kind, time.monotonic())
     except ConnectionClosed:
         pass
 

@@ -13,7 +13,8 @@ the respond worker exactly as in production.
 Per utterance, on the caller's clock from the last voiced frame: the first
 reply audio, the endpointing in it by the silence alone
 (``bench.speech.caller_endpointer``) and as the server did it, the words of
-a pause included (``speech.stopped``), and the ``intent`` event; from the
+a pause included (``speech.stopped``), the interim and the final
+``transcript``, the ``intent`` event and the first ``response.delta``; from the
 saved turns: the transcript, the intent and ``classify_ms`` (the reply's
 wait for the intent, with the responder generating). A warm-up call (the
 first utterance, not counted) loads every engine first.
@@ -79,7 +80,10 @@ def run_calls(rows: list[dict[str, Any]], clips: list[bytes]) -> dict[str, Any]:
             first_audio_ms=call.latency_ms,
             endpointing_ms=call.endpointing_ms,
             stopped_ms=call.stopped_ms,
+            interim_ms=call.event_ms("transcript.interim"),
+            transcript_ms=call.event_ms("transcript"),
             intent_ms=call.intent_ms,
+            delta_ms=call.event_ms("response.delta"),
             classify_ms=call.classify_ms,
             server_first_audio_ms=call.server_first_audio_ms,
             reply=call.reply,
@@ -94,7 +98,10 @@ def run_calls(rows: list[dict[str, Any]], clips: list[bytes]) -> dict[str, Any]:
         "first_audio_ms": of("first_audio_ms"),
         "endpointing_ms": of("endpointing_ms"),
         "stopped_ms": of("stopped_ms"),
+        "interim_ms": of("interim_ms"),
+        "transcript_ms": of("transcript_ms"),
         "intent_ms": of("intent_ms"),
+        "delta_ms": of("delta_ms"),
         "classify_ms": of("classify_ms"),
         "server_first_audio_ms": of("server_first_audio_ms"),
         "missed": sum(call.latency_ms is None for call in counted),
