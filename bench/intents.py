@@ -1,28 +1,8 @@
-"""A small labelled set of caller utterances for the default intents (bench only)."""
+"""A small labelled set of caller utterances for the default intents (bench only):
+the first four of each intent's built-in references (``workers.engines.references``)."""
+
+from workers.engines.references import REFERENCES
 
 LABELLED: list[tuple[str, str]] = [
-    ("hi, how are you doing today?", "greeting"),
-    ("hello!", "greeting"),
-    ("hey there, good evening", "greeting"),
-    ("good afternoon", "greeting"),
-    ("what are your opening hours?", "question"),
-    ("how long does delivery take?", "question"),
-    ("do you have vegetarian options?", "question"),
-    ("where is your nearest store?", "question"),
-    ("please cancel my subscription", "command"),
-    ("send me the invoice by email", "command"),
-    ("book me a room for friday", "command"),
-    ("turn off the notifications", "command"),
-    ("goodbye, thanks, bye", "farewell"),
-    ("that's everything, see you later", "farewell"),
-    ("thank you, have a nice day, bye", "farewell"),
-    ("ok bye", "farewell"),
-    ("sorry, I didn't catch that", "clarification"),
-    ("what do you mean by that?", "clarification"),
-    ("could you say that again more slowly?", "clarification"),
-    ("I don't understand", "clarification"),
-    ("my dog likes to sleep all day", "other"),
-    ("bananas are yellow", "other"),
-    ("the football match was boring yesterday", "other"),
-    ("purple elephant keyboard", "other"),
+    (text, intent) for intent, texts in REFERENCES.items() for text in texts[:4]
 ]

@@ -35,8 +35,9 @@ run to run; compare STT settings within one run (``--compare-hints``).
 
 **Held-out split.** ``EVAL`` (66 utterances, 11 per intent, 6 voices) is never
 used to write or tune prompts, intent descriptions or few-shot examples; those
-were written and tuned on the tuning split (``bench/intents.py`` and
-``TUNE_EXTRA``, 60 utterances) only, which ``--split tune`` runs instead.
+were written and tuned on the tuning split (``TUNE``: the embedding
+classifier's built-in references, 60 utterances) only, which ``--split tune``
+runs instead.
 Texts and labels are committed; no audio is.
 """
 
@@ -69,13 +70,14 @@ import django  # noqa: E402
 django.setup()
 
 from agents.models import EXAMPLES_PER_INTENT_MAX, Agent  # noqa: E402
-from bench.intents import LABELLED as TUNE  # noqa: E402
 from bench.quality_calls import run_calls  # noqa: E402
 from voiceproj.pipeline import AgentConfig  # noqa: E402
 from workers.audio import read_wav, resample  # noqa: E402
 from workers.classify import label  # noqa: E402
 from workers.engines import get_llm, get_stt, get_tts  # noqa: E402
 from workers.engines.piper_tts import DEFAULT_VOICE, SAMPLE_RATE  # noqa: E402
+from workers.engines.prompts import EXAMPLES  # noqa: E402
+from workers.engines.references import REFERENCES  # noqa: E402
 from workers.respond import MAX_REPLY_TOKENS, RESPONDER_NICENESS, yield_cpu  # noqa: E402
 from workers.stt import hear, stt_hints  # noqa: E402
 
@@ -149,47 +151,13 @@ EVAL: list[tuple[str, str]] = [
     ("my brother plays the guitar", "other"),
     ("the garden needs some water", "other"),
 ]
-# The tuning split: bench/intents.py's 24 and these, written before EVAL and
-# disjoint from it. Prompts, descriptions and default examples are tuned here.
-TUNE_EXTRA: list[tuple[str, str]] = [
-    ("hey, how are you", "greeting"),
-    ("good morning", "greeting"),
-    ("hello, my name is John", "greeting"),
-    ("hi there, thanks for picking up", "greeting"),
-    ("hi", "greeting"),
-    ("hello again", "greeting"),
-    ("what's your phone number?", "question"),
-    ("is the museum free on Sundays?", "question"),
-    ("how do I get to the airport?", "question"),
-    ("does the hotel have a pool?", "question"),
-    ("what size is the medium box?", "question"),
-    ("when will my package arrive?", "question"),
-    ("call me back in an hour", "command"),
-    ("book two tickets for the concert", "command"),
-    ("delete my account", "command"),
-    ("set an alarm for six", "command"),
-    ("order more printer paper", "command"),
-    ("send a message to my wife", "command"),
-    ("bye", "farewell"),
-    ("thanks for your help, bye", "farewell"),
-    ("good night, talk soon", "farewell"),
-    ("I'm done, thank you", "farewell"),
-    ("see ya", "farewell"),
-    ("all good, goodbye then", "farewell"),
-    ("what?", "clarification"),
-    ("sorry, can you say it again?", "clarification"),
-    ("I don't follow", "clarification"),
-    ("could you slow down a bit?", "clarification"),
-    ("what does that word mean?", "clarification"),
-    ("sorry, was that a yes or a no?", "clarification"),
-    ("my favourite colour is green", "other"),
-    ("the train was late again", "other"),
-    ("I'm sitting in the park", "other"),
-    ("hmm, okay", "other"),
-    ("pizza is better than pasta", "other"),
-    ("we painted the kitchen last week", "other"),
-]
-SPLITS = {"eval": EVAL, "tune": TUNE + TUNE_EXTRA}
+# The tuning split: the built-in references of the embedding classifier
+# (bench/intents.py's 24 among them), written before EVAL and disjoint from it.
+# Prompts, descriptions and default examples are tuned here; for the
+# embedding classifier these are its reference texts, so on this split each
+# text is left out of them (``without_text``).
+TUNE: list[tuple[str, str]] = [(t, intent) for intent, texts in REFERENCES.items() for t in texts]
+SPLITS = {"eval": EVAL, "tune": TUNE}
 
 
 @dataclass(frozen=True)
@@ -300,23 +268,48 @@ def responder(ready: Event, go: Event, stop: Event, niceness: int) -> None:
         turn += 1
 
 
-def time_labels(agent: AgentConfig, texts: list[str]) -> tuple[list[str], list[float]]:
-    """Each text's intent and how long the classifier took for it."""
+def time_labels(
+    agent: AgentConfig, texts: list[str], left_out: Sequence[str] = ()
+) -> tuple[list[str], list[float]]:
+    """Each text's intent and how long the classifier took for it.
+
+    ``left_out``: per text, the utterance it was made from, taken out of the
+    built-in references the embedding classifier compares it with
+    (``without_text``).
+    """
     labels, seconds = [], []
-    for text in texts:
+    for index, text in enumerate(texts):
+        asked = without_text(agent, left_out[index]) if left_out else agent
         started = time.perf_counter()
-        labels.append(label(agent, text))
+        labels.append(label(asked, text))
         seconds.append(time.perf_counter() - started)
     return labels, seconds
 
 
+def without_text(agent: AgentConfig, text: str) -> AgentConfig:
+    """The agent with its built-in references less ``text``, as its own examples.
+
+    The tuning split is the embedding classifier's references: scored with
+    them, every text would find itself. Left out, it is scored as a caller's
+    new words would be (leave-one-out).
+    """
+    examples = {
+        intent: [t for t in (*EXAMPLES.get(intent, ()), *texts) if t != text]
+        for intent, texts in REFERENCES.items()
+    }
+    return cast(AgentConfig, {**agent, "examples": examples})
+
+
+def embedding_classifier() -> bool:
+    """Whether ``workers.classify.label`` asks the embedding classifier."""
+    from django.conf import settings
+
+    return settings.VOICE_LLM == "local" and settings.CLASSIFIER_LOCAL == "embedding"
+
+
 def tuning_examples() -> dict[str, list[str]]:
     """Five utterances per intent from the tuning split, as an operator would write them."""
-    examples: dict[str, list[str]] = {}
-    for text, intent in TUNE_EXTRA:
-        if len(examples.setdefault(intent, [])) < EXAMPLES_PER_INTENT_MAX:
-            examples[intent].append(text)
-    return examples
+    return {intent: list(texts[-EXAMPLES_PER_INTENT_MAX:]) for intent, texts in REFERENCES.items()}
 
 
 def run(
@@ -359,11 +352,15 @@ def run(
             if compare_hints:  # the same audio without the agent's vocabulary
                 row["transcript_without_hints"] = get_stt().transcribe(pcm, CALLER_RATE).text
     label(agent, "warm up")  # the first call per intent set computes its calibration
-    typed, _ = time_labels(agent, [r["text"] for r in rows])
+    # Only where the references are the classifier's: the LLM's prompt shows
+    # two examples per intent, never the tuning split's texts.
+    leave_out = split == "tune" and not examples and embedding_classifier()
+    left_out = [r["text"] for r in rows] if leave_out else []
+    typed, _ = time_labels(agent, [r["text"] for r in rows], left_out)
     for row, typed_label in zip(rows, typed, strict=True):
         row["typed_intent"] = typed_label
     if not calls:
-        spoken, alone = time_labels(agent, [r["transcript"] for r in rows])
+        spoken, alone = time_labels(agent, [r["transcript"] for r in rows], left_out)
         for row, spoken_label in zip(rows, spoken, strict=True):
             row["intent"] = spoken_label
         measured["classify_ms"] = {"alone": summary(alone)}
@@ -372,7 +369,7 @@ def run(
         ready.wait(timeout=120)
         go.set()
         time.sleep(0.5)  # the responder is generating before the first label
-        _, busy = time_labels(agent, [r["transcript"] for r in rows])
+        _, busy = time_labels(agent, [r["transcript"] for r in rows], left_out)
         stop.set()
         helper.join(timeout=30)
         measured["classify_ms"]["with_responder"] = summary(busy)

@@ -328,6 +328,15 @@ INSTANT_TOKEN_MS = env.float("INSTANT_TOKEN_MS", default=0.0)
 
 STT_MODEL = env.str("STT_MODEL", default="")
 LLM_MODEL_PATH = env.str("LLM_MODEL_PATH", default="")
+# How VOICE_LLM=local labels the caller's intent: "embedding" compares the
+# words with each intent's examples as all-MiniLM-L6-v2 sentence embeddings
+# (workers.engines.intent_embedding: 0.92 typed, 0.85 spoken on
+# bench/quality.py's held-out split, 6 ms); "llm" scores the labels with
+# SmolLM2-135M after a few-shot prompt (0.86 and 0.71, 60-200 ms beside the
+# responder). docs/engines.md has the figures.
+CLASSIFIER_LOCAL = env.str("CLASSIFIER_LOCAL", default="embedding")
+if CLASSIFIER_LOCAL not in ("embedding", "llm"):
+    raise ImproperlyConfigured('CLASSIFIER_LOCAL must be "embedding" or "llm".')
 TTS_VOICE_DIR = env.str("TTS_VOICE_DIR", default="")
 
 DEEPGRAM_API_KEY = env.str("DEEPGRAM_API_KEY", default="")

@@ -20,7 +20,7 @@ from celery import shared_task
 from django.conf import settings
 
 from voiceproj.pipeline import CLASSIFY_TASK, AgentConfig, Job, intent_key
-from workers.engines import get_llm
+from workers.engines import get_classifier
 from workers.engines.base import EngineError
 from workers.turnstate import is_current
 from workers.turntask import TurnTask
@@ -55,11 +55,12 @@ def _redis() -> redis.Redis:
 
 
 def label(agent: AgentConfig, text: str) -> str:
-    """The agent's intent for ``text``, asked of the configured classifier engine.
+    """The agent's intent for ``text``, asked of the configured classifier
+    (``workers.engines.get_classifier``).
 
     The one place the classify queue (and ``bench/quality.py``) calls the engine.
     """
-    return get_llm().classify(
+    return get_classifier().classify(
         text,
         cast(list[dict[str, str]], agent["intents"]),
         model=agent["classifier_model"],

@@ -8,7 +8,8 @@ from tests.fakes.cartesia import cartesia_server
 from tests.fakes.deepgram import deepgram_server
 from tests.fakes.ollama import ollama_server
 from tests.fakes.server import FakeServer
-from workers.engines import get_llm, get_stt, get_tts
+from workers.engines import get_classifier, get_llm, get_stt, get_tts
+from workers.engines.intent_embedding import EmbeddingClassifier
 from workers.engines.llamacpp_llm import LlamaCppLLM
 from workers.engines.piper_tts import PiperTTS
 from workers.engines.whisper_stt import WhisperSTT
@@ -51,6 +52,13 @@ def whisper() -> WhisperSTT:
 def llama() -> LlamaCppLLM:
     engine = get_llm()
     assert isinstance(engine, LlamaCppLLM), "run the engine tests with VOICE_LLM=local"
+    return engine
+
+
+@pytest.fixture(scope="session")
+def embedding() -> EmbeddingClassifier:
+    engine = get_classifier()
+    assert isinstance(engine, EmbeddingClassifier), "run with CLASSIFIER_LOCAL=embedding"
     return engine
 
 

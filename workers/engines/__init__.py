@@ -13,6 +13,7 @@ from django.conf import settings
 
 from workers.engines.base import (
     EngineError,
+    IntentClassifier,
     LanguageModel,
     SpeechToText,
     TextToSpeech,
@@ -21,10 +22,12 @@ from workers.engines.base import (
 
 __all__ = [
     "EngineError",
+    "IntentClassifier",
     "LanguageModel",
     "SpeechToText",
     "TextToSpeech",
     "Transcript",
+    "get_classifier",
     "get_llm",
     "get_stt",
     "get_tts",
@@ -94,6 +97,19 @@ def get_llm() -> LanguageModel:
 
 
 @cache
+def get_classifier() -> IntentClassifier:
+    """What labels the caller's intent: the LLM engine's own ``classify``, or
+    for the local engine the embedding classifier (``CLASSIFIER_LOCAL``)."""
+    if settings.VOICE_LLM == "local" and settings.CLASSIFIER_LOCAL == "embedding":
+        from workers.engines.intent_embedding import EmbeddingClassifier
+        from workers.engines.models import minilm_dir
+        from workers.engines.sentence_encoder import SentenceEncoder
+
+        return EmbeddingClassifier(SentenceEncoder(minilm_dir()))
+    return get_llm()
+
+
+@cache
 def get_tts() -> TextToSpeech:
     provider = settings.VOICE_TTS
     if provider == "local":
@@ -121,5 +137,5 @@ def get_tts() -> TextToSpeech:
 
 def reset_engines() -> None:
     """Forget the cached engines (tests and ``engines check`` after a settings change)."""
-    for factory in (get_stt, get_llm, get_tts):
+    for factory in (get_stt, get_llm, get_classifier, get_tts):
         factory.cache_clear()

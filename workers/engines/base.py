@@ -68,24 +68,11 @@ class ToolCall:
     arguments: dict[str, Any]
 
 
-class LanguageModel(Protocol):
+class IntentClassifier(Protocol):
+    """What the classify queue asks (``workers.engines.get_classifier``): an LLM
+    engine, or the local embedding classifier."""
+
     provider: str
-
-    def stream(
-        self, messages: Sequence[Message], model: str, temperature: float, max_tokens: int
-    ) -> Iterator[str]:
-        """Yield the reply as text deltas while it is generated."""
-
-    def stream_or_call(
-        self,
-        messages: Sequence[Message],
-        tools: Sequence[ToolSpec],
-        model: str,
-        temperature: float,
-        max_tokens: int,
-    ) -> Iterator[str | ToolCall]:
-        """Like :meth:`stream`, but the model may call one of ``tools`` instead:
-        then a :class:`ToolCall` is yielded (the last item)."""
 
     def classify(
         self,
@@ -101,6 +88,24 @@ class LanguageModel(Protocol):
         ``examples`` are the agent's caller utterances per intent name, shown
         to the model as few-shot examples (the instant engine ignores them).
         """
+
+
+class LanguageModel(IntentClassifier, Protocol):
+    def stream(
+        self, messages: Sequence[Message], model: str, temperature: float, max_tokens: int
+    ) -> Iterator[str]:
+        """Yield the reply as text deltas while it is generated."""
+
+    def stream_or_call(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        model: str,
+        temperature: float,
+        max_tokens: int,
+    ) -> Iterator[str | ToolCall]:
+        """Like :meth:`stream`, but the model may call one of ``tools`` instead:
+        then a :class:`ToolCall` is yielded (the last item)."""
 
 
 class TextToSpeech(Protocol):

