@@ -17,7 +17,7 @@ from agents.models import (
     DEFAULT_RESPONDER_MODEL,
     DEFAULT_VOICE,
 )
-from workers.engines import EngineError, get_llm, get_stt, get_tts
+from workers.engines import EngineError, get_classifier, get_llm, get_stt, get_tts
 
 SAMPLE_TEXT = "Testing one two three."
 
@@ -49,7 +49,9 @@ class Command(BaseCommand):
 
         def llm_sample() -> str:
             llm = get_llm()
-            intent = llm.classify("goodbye!", DEFAULT_INTENTS, options["classifier_model"], 0.3)
+            classifier = get_classifier()  # the LLM, or the local embedding classifier
+            model = options["classifier_model"]
+            intent = classifier.classify("goodbye!", DEFAULT_INTENTS, model, 0.3)
             reply = "".join(
                 llm.stream(
                     [{"role": "user", "content": "Say hello."}], options["responder_model"], 0.7, 16
@@ -59,7 +61,7 @@ class Command(BaseCommand):
 
         self._check("tts", settings.VOICE_TTS, get_tts, tts_sample)
         self._check("stt", settings.VOICE_STT, get_stt, stt_sample)
-        self._check("llm", settings.VOICE_LLM, get_llm, llm_sample)
+        self._check("llm", settings.VOICE_LLM, lambda: (get_llm(), get_classifier()), llm_sample)
         if self.failures:
             raise CommandError(f"{self.failures} engine(s) failed.")
 
