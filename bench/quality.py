@@ -1,12 +1,14 @@
 """Spoken quality of the local pipeline: intent accuracy, WER and classifier latency.
 
 Usage: ``python -m bench.quality [--split eval|tune] [--limit N] [--json PATH]``;
-levers: ``--agent-examples`` (the agent gets 5 examples per intent from the
-tuning split), ``--compare-hints`` (every clip also transcribed without the
-agent's STT hints), ``--beam N`` / ``--stt-threads N`` (faster-whisper),
-``--responder-niceness N`` (0: the concurrent responder runs at the
-classifier's priority), ``--no-concurrent``; ``--calls``: every clip is a
-real call through the whole pipeline instead (``bench.quality_calls``).
+``--pause-ms N`` puts a pause of N ms in the middle of every clip (a caller
+who stops to think); levers: ``--agent-examples`` (the agent gets 5
+examples per intent from the tuning split), ``--compare-hints`` (every clip
+also transcribed without the agent's STT hints), ``--beam N`` /
+``--stt-threads N`` (faster-whisper), ``--responder-niceness N`` (0: the
+concurrent responder runs at the classifier's priority),
+``--no-concurrent``; ``--calls``: every clip is a real call through the
+whole pipeline instead (``bench.quality_calls``).
 
 Builds a labelled spoken set: every text below is synthesized by one of several
 voices (the Piper voice the platform speaks with, at different speeds and
@@ -60,6 +62,8 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 from statistics import quantiles
 from typing import Any, cast
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -218,6 +222,36 @@ def synthesize(text: str, voice: Voice) -> bytes:
     return resample(pcm, rate, CALLER_RATE)
 
 
+# Below this (of 32767) a sample is the silence around a synthesized half.
+SILENT_AMPLITUDE = 300
+# Kept either side of the speech when the silence is cut: the tail of a word.
+TRIM_MARGIN_MS = 30
+
+
+def synthesize_with_pause(text: str, voice: Voice, pause_ms: int) -> bytes:
+    """``text`` spoken in two halves with ``pause_ms`` of silence between, as a
+    caller who stops mid-sentence to think; texts under four words stay whole."""
+    tokens = text.split()
+    if pause_ms <= 0 or len(tokens) < 4:
+        return synthesize(text, voice)
+    half = len(tokens) // 2
+    first = speech_span(synthesize(" ".join(tokens[:half]), voice), keep_start=True)
+    second = speech_span(synthesize(" ".join(tokens[half:]), voice), keep_start=False)
+    return first + bytes(CALLER_RATE * pause_ms // 1000 * 2) + second
+
+
+def speech_span(pcm: bytes, keep_start: bool) -> bytes:
+    """``pcm`` without its silence after the speech (``keep_start``) or before it."""
+    samples = np.abs(np.frombuffer(pcm, dtype="<i2").astype(np.int32))
+    loud = np.flatnonzero(samples > SILENT_AMPLITUDE)
+    if not len(loud):
+        return pcm
+    margin = CALLER_RATE * TRIM_MARGIN_MS // 1000
+    if keep_start:
+        return pcm[: (min(len(pcm) // 2, loud[-1] + margin)) * 2]
+    return pcm[max(0, loud[0] - margin) * 2 :]
+
+
 def words(text: str) -> list[str]:
     """``text`` as the words WER counts: lower case, no punctuation, small numbers spelled."""
     tokens = re.sub(r"[^a-z0-9' ]+", " ", text.lower().replace("-", " ")).split()
@@ -320,11 +354,13 @@ def run(
     examples: dict[str, list[str]],
     compare_hints: bool,
     calls: bool = False,
+    pause_ms: int = 0,
 ) -> dict[str, Any]:
     """Synthesize, transcribe and classify the split; the results as a JSON-able dict.
 
     With ``calls`` each clip is a call to a stack of its own (``bench.quality_calls``)
-    instead of a call to the engines in this process.
+    instead of a call to the engines in this process; ``pause_ms``: each
+    clip of four words or more has a pause that long in its middle.
     """
     items = SPLITS[split][:limit] if limit else SPLITS[split]
     voices = voices_available()
@@ -338,7 +374,7 @@ def run(
     clips: list[bytes] = []
     for index, (text, expected) in enumerate(items):
         voice = voices[index % len(voices)]
-        clips.append(synthesize(text, voice))
+        clips.append(synthesize_with_pause(text, voice, pause_ms))
         rows.append({"text": text, "expected": expected, "voice": voice.name})
     measured: dict[str, Any] = {}
     if calls:
@@ -385,6 +421,7 @@ def run(
     wrong = [r for r in rows if r["intent"] != r["expected"]]
     return {
         "split": split,
+        "pause_ms": pause_ms,
         "utterances": len(rows),
         "voices": [v.name for v in voices],
         "espeak_ng": any(v.engine == "espeak-ng" for v in voices),
@@ -428,6 +465,12 @@ def main() -> None:
         action="store_true",
         help="one real call per clip through a stack of its own (first audio, intent latency)",
     )
+    parser.add_argument(
+        "--pause-ms",
+        type=int,
+        default=0,
+        help="a pause this long in the middle of every clip of four words or more",
+    )
     parser.add_argument("--beam", type=int, help="faster-whisper beam size (STT_BEAM_SIZE)")
     parser.add_argument("--stt-threads", type=int, help="faster-whisper threads (ENGINE_THREADS)")
     parser.add_argument("--json", type=Path, help="where to write the results")
@@ -468,6 +511,7 @@ def main() -> None:
             tuning_examples() if args.agent_examples else {},
             args.compare_hints,
             args.calls,
+            args.pause_ms,
         ),
     }
     results["machine"]["loadavg_after"] = os.getloadavg()[0]

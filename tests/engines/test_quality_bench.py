@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.quality import words
 from bench.stack import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -47,9 +48,11 @@ def test_bench_quality_writes_accuracy_wer_and_latency(tmp_path: Path) -> None:
 
 
 def test_bench_quality_calls_times_what_the_caller_hears(tmp_path: Path) -> None:
+    """Each clip paused in its middle (``--pause-ms``), as a caller stops to think."""
     path = tmp_path / "quality-calls.json"
+    command = [sys.executable, "-m", "bench.quality", "--calls", "--limit", "2"]
     done = subprocess.run(
-        [sys.executable, "-m", "bench.quality", "--calls", "--limit", "2", "--json", str(path)],
+        [*command, "--pause-ms", "300", "--json", str(path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -59,6 +62,7 @@ def test_bench_quality_calls_times_what_the_caller_hears(tmp_path: Path) -> None
     result = json.loads(path.read_text())
 
     calls = result["calls"]
+    assert result["pause_ms"] == 300
     assert calls["missed"] == 0 and calls["first_audio_ms"]["n"] == 2
     # Every figure starts at the end of speech: the endpointing (600 ms of
     # silence and webrtcvad's hang-over) comes before the intent and the audio.
@@ -70,6 +74,8 @@ def test_bench_quality_calls_times_what_the_caller_hears(tmp_path: Path) -> None
     assert calls["classify_ms"]["n"] == 2
     for row in result["rows"]:
         assert row["transcript"] and row["reply"] and row["intent"]
+        # The pause did not end the turn: one transcript holds both halves.
+        assert len(words(row["transcript"])) >= len(words(row["text"])) - 1, row
         # The hops in the order a turn makes them; nothing is said or spoken
         # before the route is known.
         hops = ("stopped_ms", "transcript_ms", "intent_ms", "delta_ms", "first_audio_ms")
