@@ -78,9 +78,9 @@ from bench.quality_calls import run_calls  # noqa: E402
 from voiceproj.pipeline import AgentConfig  # noqa: E402
 from workers.audio import read_wav, resample  # noqa: E402
 from workers.classify import label  # noqa: E402
-from workers.engines import get_llm, get_stt, get_tts  # noqa: E402
+from workers.engines import get_classifier, get_llm, get_stt, get_tts  # noqa: E402
+from workers.engines.intent_embedding import EmbeddingClassifier, built_in_references  # noqa: E402
 from workers.engines.piper_tts import DEFAULT_VOICE, SAMPLE_RATE  # noqa: E402
-from workers.engines.prompts import EXAMPLES  # noqa: E402
 from workers.engines.references import REFERENCES  # noqa: E402
 from workers.respond import MAX_REPLY_TOKENS, RESPONDER_NICENESS, yield_cpu  # noqa: E402
 from workers.stt import hear, stt_hints  # noqa: E402
@@ -328,17 +328,9 @@ def without_text(agent: AgentConfig, text: str) -> AgentConfig:
     new words would be (leave-one-out).
     """
     examples = {
-        intent: [t for t in (*EXAMPLES.get(intent, ()), *texts) if t != text]
-        for intent, texts in REFERENCES.items()
+        intent: [t for t in built_in_references(intent) if t != text] for intent in REFERENCES
     }
     return cast(AgentConfig, {**agent, "examples": examples})
-
-
-def embedding_classifier() -> bool:
-    """Whether ``workers.classify.label`` asks the embedding classifier."""
-    from django.conf import settings
-
-    return settings.VOICE_LLM == "local" and settings.CLASSIFIER_LOCAL == "embedding"
 
 
 def tuning_examples() -> dict[str, list[str]]:
@@ -390,7 +382,8 @@ def run(
     label(agent, "warm up")  # the first call per intent set computes its calibration
     # Only where the references are the classifier's: the LLM's prompt shows
     # two examples per intent, never the tuning split's texts.
-    leave_out = split == "tune" and not examples and embedding_classifier()
+    embedding = isinstance(get_classifier(), EmbeddingClassifier)
+    leave_out = split == "tune" and not examples and embedding
     left_out = [r["text"] for r in rows] if leave_out else []
     typed, _ = time_labels(agent, [r["text"] for r in rows], left_out)
     for row, typed_label in zip(rows, typed, strict=True):

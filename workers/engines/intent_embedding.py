@@ -55,10 +55,15 @@ def normalized(text: str) -> str:
     return " ".join(NOT_WORDS.sub(" ", text.lower()).split())
 
 
+def built_in_references(name: str) -> tuple[str, ...]:
+    """The built-in utterances for an intent name (none for an agent's own name)."""
+    return (*EXAMPLES.get(name, ()), *REFERENCES.get(name, ()))
+
+
 def references(intent: Mapping[str, str], examples: Examples | None) -> list[str]:
     """The utterances that stand for ``intent``, normalized and distinct."""
     name = intent["name"]
-    given: Sequence[str] = (*EXAMPLES.get(name, ()), *REFERENCES.get(name, ()))
+    given: Sequence[str] = built_in_references(name)
     if examples and examples.get(name):
         given = examples[name]
     elif not given:
@@ -106,14 +111,17 @@ class EmbeddingClassifier:
 
     def _agent_centroids(
         self, intents: Sequence[dict[str, str]], examples: Examples | None
-    ) -> "Centroids":
+    ) -> Centroids:
         names = intent_names(intents, "llm", self.provider)
         by_name: dict[str, dict[str, str]] = {}
         for intent in intents:
             by_name.setdefault(str(intent.get("name", "")).strip(), intent)
-        refs = [references({**by_name[n], "name": n}, examples) for n in names]
-        key = tuple((n, tuple(r)) for n, r in zip(names, refs, strict=True))
+        # Keyed by what the references are made of: a hit costs no normalizing.
+        key = tuple(
+            (n, by_name[n].get("description"), tuple((examples or {}).get(n) or ())) for n in names
+        )
         if key not in self._centroids:
+            refs = [references({**by_name[n], "name": n}, examples) for n in names]
             rows = [np.mean([self._embed(t) for t in r], axis=0) for r in refs]
             self._centroids[key] = Centroids(
                 names=names,

@@ -7,7 +7,7 @@ tokenizer; its own loader needs sentence-transformers and PyTorch (hundreds of
 MB, a second thread pool on a 2-core box), while the forward pass of a 6-layer
 BERT over one short utterance is a few matrix products: NumPy does it in a few
 milliseconds and matches sentence-transformers' vectors to a cosine of
-0.99999 (``test_sentence_encoder.py``).
+0.99999 (``tests/engines/test_intent_embedding.py``).
 """
 
 import math
