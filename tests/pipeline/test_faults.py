@@ -65,6 +65,9 @@ def fault_stack(live_server_factory, live_log_dir) -> Iterator[FaultStack]:
         # transcripts that task would only pick up the pause's words (the early
         # task's own death is test_an_stt_process_killed_while_the_caller_pauses...).
         "VOICE_STT_EARLY_MS": "0",
+        # Likewise the kill in the classify task: the embedding classifier is
+        # done in 6 ms, before the kill can land; SmolLM2 takes 60-200 ms.
+        "CLASSIFIER_LOCAL": "llm",
     }
     server = live_server_factory(**env)
     workers = start_workers(live_log_dir, subprocess_env(**env), tag="-faults")
