@@ -1,6 +1,6 @@
 """Spoken quality of the local pipeline: intent accuracy, WER and classifier latency.
 
-Usage: ``python -m bench.quality [--split eval|tune] [--limit N] [--json PATH]``;
+Usage: ``python -m bench.quality [--split test|dev|tune] [--limit N] [--json PATH]``;
 ``--pause-ms N`` puts a pause of N ms in the middle of every clip (a caller
 who stops to think); levers: ``--agent-examples`` (the agent gets 5
 examples per intent from the tuning split), ``--compare-hints`` (every clip
@@ -35,11 +35,12 @@ defaults: its intents and examples). Printed and written as JSON (default
 Piper's noise is random, so the audio, and with it WER, differs a little from
 run to run; compare STT settings within one run (``--compare-hints``).
 
-**Held-out split.** ``EVAL`` (66 utterances, 11 per intent, 6 voices) is never
-used to write or tune prompts, intent descriptions or few-shot examples; those
-were written and tuned on the tuning split (``TUNE``: the embedding
-classifier's built-in references, 60 utterances) only, which ``--split tune``
-runs instead.
+**Splits** (``bench/spoken_set.py``): ``test`` (the default; 72 utterances,
+12 per intent, 6 voices) is held out: written blind after the classifier was
+frozen, never used to tune prompts, descriptions, references or examples.
+``dev`` (66, the held-out set until 2026-12-07) and ``tune`` (the embedding
+classifier's references, each scored left out of them) are where those are
+tuned.
 Texts and labels are committed; no audio is.
 """
 
@@ -75,6 +76,7 @@ django.setup()
 
 from agents.models import EXAMPLES_PER_INTENT_MAX, Agent  # noqa: E402
 from bench.quality_calls import run_calls  # noqa: E402
+from bench.spoken_set import SPLITS  # noqa: E402
 from voiceproj.pipeline import AgentConfig  # noqa: E402
 from workers.audio import read_wav, resample  # noqa: E402
 from workers.classify import label  # noqa: E402
@@ -84,84 +86,6 @@ from workers.engines.piper_tts import DEFAULT_VOICE, SAMPLE_RATE  # noqa: E402
 from workers.engines.references import REFERENCES  # noqa: E402
 from workers.respond import MAX_REPLY_TOKENS, RESPONDER_NICENESS, yield_cpu  # noqa: E402
 from workers.stt import hear, stt_hints  # noqa: E402
-
-# Held out: never shown to the classifier's prompt, descriptions or examples,
-# never used to tune them (module docstring).
-EVAL: list[tuple[str, str]] = [
-    ("hey, good morning to you", "greeting"),
-    ("hello, this is Maria calling", "greeting"),
-    ("hi, nice to talk to you", "greeting"),
-    ("good evening, hello", "greeting"),
-    ("hiya, how's it going", "greeting"),
-    ("morning! hope you're well", "greeting"),
-    ("hi, it's me again", "greeting"),
-    ("greetings, how are things today", "greeting"),
-    ("hey there, lovely to be talking with you", "greeting"),
-    ("hello, good day to you", "greeting"),
-    ("well hello there", "greeting"),
-    ("what's the price of a monthly membership?", "question"),
-    ("is there parking near your shop?", "question"),
-    ("when does the summer sale end?", "question"),
-    ("which payment methods do you accept?", "question"),
-    ("can I bring my dog into the restaurant?", "question"),
-    ("how far is the train station from the hotel?", "question"),
-    ("do you ship to Canada?", "question"),
-    ("what is the warranty on this laptop?", "question"),
-    ("who do I talk to about a refund?", "question"),
-    ("are you open on public holidays?", "question"),
-    ("how many people can the room hold?", "question"),
-    ("please reset my password", "command"),
-    ("schedule a call with the manager for Monday", "command"),
-    ("add a large pizza to my order", "command"),
-    ("transfer me to the billing department", "command"),
-    ("update my address to the new one", "command"),
-    ("sign me up for the newsletter", "command"),
-    ("change my booking to next week", "command"),
-    ("remind me about the appointment tomorrow", "command"),
-    ("stop my delivery for this week", "command"),
-    ("put me on the waiting list", "command"),
-    ("renew my library books please", "command"),
-    ("alright, bye for now", "farewell"),
-    ("thanks so much, goodbye", "farewell"),
-    ("okay, talk to you later", "farewell"),
-    ("that's it from me, take care", "farewell"),
-    ("I have to go now, bye", "farewell"),
-    ("cheers, have a good one", "farewell"),
-    ("see you soon, goodbye", "farewell"),
-    ("great, thanks, I'll hang up now", "farewell"),
-    ("bye bye", "farewell"),
-    ("that's all I needed, good night", "farewell"),
-    ("okay then, farewell", "farewell"),
-    ("pardon, could you repeat the last part?", "clarification"),
-    ("sorry, I missed what you said", "clarification"),
-    ("what was that again?", "clarification"),
-    ("can you explain that more simply?", "clarification"),
-    ("I'm confused, what do you mean?", "clarification"),
-    ("say that one more time please", "clarification"),
-    ("sorry, which one did you mean?", "clarification"),
-    ("hang on, I didn't get that", "clarification"),
-    ("come again?", "clarification"),
-    ("you lost me there, can you rephrase?", "clarification"),
-    ("did you say Tuesday or Thursday?", "clarification"),
-    ("my neighbour is painting his fence green", "other"),
-    ("I had pasta for lunch", "other"),
-    ("it's been raining all week here", "other"),
-    ("the kids are watching cartoons", "other"),
-    ("my car is making a funny noise", "other"),
-    ("I love the smell of fresh bread", "other"),
-    ("the sky looks orange tonight", "other"),
-    ("um, yeah, so, anyway", "other"),
-    ("blue socks and a red hat", "other"),
-    ("my brother plays the guitar", "other"),
-    ("the garden needs some water", "other"),
-]
-# The tuning split: the built-in references of the embedding classifier
-# (bench/intents.py's 24 among them), written before EVAL and disjoint from it.
-# Prompts, descriptions and default examples are tuned here; for the
-# embedding classifier these are its reference texts, so on this split each
-# text is left out of them (``without_text``).
-TUNE: list[tuple[str, str]] = [(t, intent) for intent, texts in REFERENCES.items() for t in texts]
-SPLITS = {"eval": EVAL, "tune": TUNE}
 
 
 @dataclass(frozen=True)
@@ -434,7 +358,7 @@ def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=sorted(SPLITS), default="eval")
+    parser.add_argument("--split", choices=sorted(SPLITS), default="test")
     parser.add_argument("--limit", type=int, help="only the first N utterances (a smoke test)")
     parser.add_argument("--no-concurrent", dest="concurrent", action="store_false")
     parser.add_argument(

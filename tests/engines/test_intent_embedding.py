@@ -50,6 +50,17 @@ def test_punctuation_but_the_question_mark_is_dropped() -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    ["Which days do you deliver.", "Is there parking nearby.", "Do you sell gift cards."],
+)
+def test_a_question_transcribed_with_a_full_stop_is_a_question(
+    embedding: EmbeddingClassifier, text: str
+) -> None:
+    """Whisper often hears a question without its "?"; its opening still asks."""
+    assert embedding.classify(text, DEFAULT_INTENTS, "", 0.0) == "question"
+
+
+@pytest.mark.parametrize(
     ("text", "intent"),
     [
         ("Hey, good afternoon to you.", "greeting"),

@@ -34,7 +34,7 @@ def test_bench_quality_writes_accuracy_wer_and_latency(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads(path.read_text())
 
-    assert result["split"] == "eval" and result["utterances"] == 3
+    assert result["split"] == "test" and result["utterances"] == 3
     # Three clips, three voices: the held-out set's first greetings.
     assert [r["expected"] for r in result["rows"]] == ["greeting"] * 3
     assert len({r["voice"] for r in result["rows"]}) == 3

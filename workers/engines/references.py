@@ -1,9 +1,12 @@
 """Caller utterances for the built-in intent names: what the embedding classifier
 (``workers.engines.intent_embedding``) compares a caller's words with.
 
-These are the tuning split of ``bench/quality.py`` (``--split tune``), written
-before its held-out ``EVAL`` split and disjoint from it: the first four of each
-intent are ``bench/intents.py``. An agent's own examples for an intent
+These are the tuning split of ``bench/quality.py`` (``--split tune``): the first
+ten of each intent were written before its ``dev`` split and are disjoint from
+it (the first four are ``bench/intents.py``); the rest were written from the
+dev split's errors (repairs such as "pardon?", fillers, a farewell without
+"bye"), and none is in the blind ``test`` split, written after them
+(``bench/spoken_set.py``). An agent's own examples for an intent
 (``Agent.examples``) replace these.
 """
 
@@ -55,6 +58,7 @@ REFERENCES: dict[str, tuple[str, ...]] = {
         "I'm done, thank you",
         "see ya",
         "all good, goodbye then",
+        "take care, cheers",
     ),
     "clarification": (
         "sorry, I didn't catch that",
@@ -67,6 +71,14 @@ REFERENCES: dict[str, tuple[str, ...]] = {
         "could you slow down a bit?",
         "what does that word mean?",
         "sorry, was that a yes or a no?",
+        "pardon?",
+        "sorry, I missed that",
+        "can you repeat the last part?",
+        "one more time, please",
+        "I didn't hear you, the line cut out",
+        "hold on, you lost me there",
+        "did you say fifteen or fifty?",
+        "what was that again?",
     ),
     "other": (
         "my dog likes to sleep all day",
@@ -79,5 +91,7 @@ REFERENCES: dict[str, tuple[str, ...]] = {
         "hmm, okay",
         "pizza is better than pasta",
         "we painted the kitchen last week",
+        "uh, well, you know",
+        "so yeah, whatever",
     ),
 }
