@@ -27,6 +27,8 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.conf import settings  # noqa: E402
+
 from agents.models import DEFAULT_INTENTS  # noqa: E402
 from bench.intents import LABELLED  # noqa: E402
 from workers.audio import duration_s  # noqa: E402
@@ -130,7 +132,9 @@ def main() -> None:
     tts = PiperTTS([piper_voice_dir()])
     _, tts_load = timed(lambda: tts.voice(DEFAULT_VOICE))  # Piper loads a voice on first use
     stt, stt_load = timed(lambda: WhisperSTT(str(whisper_model_dir())))
-    llm, llm_load = timed(lambda: LlamaCppLLM(smollm2_gguf()))
+    llm, llm_load = timed(
+        lambda: LlamaCppLLM(smollm2_gguf(), repeat_penalty=settings.LLM_REPEAT_PENALTY)
+    )
 
     tts_result, clips = bench_tts(tts, runs)
     results = {

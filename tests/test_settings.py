@@ -74,3 +74,12 @@ def test_production_redirects_to_https_except_the_probes() -> None:
     result = run_python(["-c", code], SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS="testserver")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[301, 200, 401]"
+
+
+def test_a_repeat_penalty_out_of_range_is_refused_at_start_up() -> None:
+    for wrong in ("0.5", "3"):
+        refused = run_python(["-c", PRINT_DEBUG], SECRET_KEY=GOOD_KEY, LLM_REPEAT_PENALTY=wrong)
+        assert refused.returncode != 0
+        assert "LLM_REPEAT_PENALTY must be 1.0 (none) to 2.0" in refused.stderr
+    taken = run_python(["-c", PRINT_DEBUG], SECRET_KEY=GOOD_KEY, LLM_REPEAT_PENALTY="1.0")
+    assert taken.returncode == 0, taken.stderr

@@ -376,6 +376,13 @@ if not 1 <= STT_LOCAL_WINDOW_S <= 30:
 # the intent in 0.6 s p50 / 3-4 s p95 and first audio in 1.0-1.6 s p50; 2
 # threads each: 1.5 s / 8 s and 2.9 s.
 LLM_THREADS = env.int("LLM_THREADS", default=max(1, (os.cpu_count() or 2) // 4))
+# llama.cpp's penalty on tokens the reply already used (1.0: none). SmolLM2
+# without it looped ("You are a helpful voice assistant. You are a helpful
+# ...") in 18 % of bench/answers.py's dev replies and recited its prompt in
+# 14 %; with 1.15: 2 % and 8 %, at the same relevance (docs/engines.md).
+LLM_REPEAT_PENALTY = env.float("LLM_REPEAT_PENALTY", default=1.15)
+if not 1.0 <= LLM_REPEAT_PENALTY <= 2.0:
+    raise ImproperlyConfigured("LLM_REPEAT_PENALTY must be 1.0 (none) to 2.0.")
 
 # --- Agent tools (workers/tools, docs/tools.md, docs/security.md) ---------------
 # Hosts an agent's HTTP tools may reach although they resolve to a loopback,

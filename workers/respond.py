@@ -33,7 +33,14 @@ from django.db import DatabaseError
 from agents import knowledge
 from calls.protocol import handoff_event, tool_call_event, tool_result_event
 from calls.turns import history, record_turn
-from voiceproj.pipeline import REPLY_TASK, TRANSFERRED, Job, event_message, reply_done_message
+from voiceproj.pipeline import (
+    REPLY_TASK,
+    TRANSFERRED,
+    AgentConfig,
+    Job,
+    event_message,
+    reply_done_message,
+)
 from workers import relay
 from workers.classify import start_classify, wait_for_intent
 from workers.engines import get_llm
@@ -79,6 +86,11 @@ _LIST_MARKER = re.compile(r"(^|\n)\s*(?:[-+•]|\d+[.)])\s+")
 _SPACES = re.compile(r"\s+")
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s")
 _CLAUSE_BREAK = re.compile(r"[,;:][\"')\]]*\s|\s[-–—]\s")
+
+
+def instructions(agent: AgentConfig) -> str:
+    """The responder's system prompt: the agent's own, then how to speak."""
+    return f"{agent.get('system_prompt', '').strip()}\n\n{SPEAKABLE_INSTRUCTIONS}".strip()
 
 
 def yield_cpu(niceness: int = RESPONDER_NICENESS) -> None:
@@ -288,8 +300,7 @@ class TurnReply:
     def prompt(self, text: str) -> list[dict[str, str]]:
         """The responder's messages: instructions with the knowledge that matches
         ``text``, the call so far, and ``text``."""
-        agent = self.job["agent"]
-        system = f"{agent.get('system_prompt', '').strip()}\n\n{SPEAKABLE_INSTRUCTIONS}".strip()
+        system = instructions(self.job["agent"])
         try:
             self.passages = self.search_knowledge(text)
         except EngineError as exc:  # the reply goes on without knowledge

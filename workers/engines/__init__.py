@@ -79,7 +79,7 @@ def get_llm() -> LanguageModel:
         from workers.engines.models import smollm2_gguf
 
         path = Path(settings.LLM_MODEL_PATH) if settings.LLM_MODEL_PATH else smollm2_gguf()
-        return LlamaCppLLM(path, settings.LLM_THREADS)
+        return LlamaCppLLM(path, settings.LLM_THREADS, repeat_penalty=settings.LLM_REPEAT_PENALTY)
     if provider == "ollama":
         from workers.engines.ollama_llm import OllamaLLM
 

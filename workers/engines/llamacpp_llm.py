@@ -60,7 +60,7 @@ TOOL_CHOICE_MAX_TOKENS = 160
 class LlamaCppLLM:
     provider = "local"
 
-    def __init__(self, model_path: Path, threads: int = 2) -> None:
+    def __init__(self, model_path: Path, threads: int = 2, *, repeat_penalty: float = 1.0) -> None:
         if not model_path.is_file():
             raise EngineError(
                 "llm", self.provider, "unknown_model", f"GGUF file {model_path} does not exist."
@@ -74,6 +74,8 @@ class LlamaCppLLM:
         # Free the model before interpreter teardown; llama-cpp-python's own
         # __del__ runs too late and prints a traceback at every exit.
         atexit.register(self._llm.close)
+        # Replies only: a label or a tool choice is one decision, not prose.
+        self._repeat_penalty = repeat_penalty
         # A llama.cpp context is single-threaded state (KV cache, logits).
         self._lock = threading.Lock()
         # Calibration priors per intent set, most recently used last; bounded,
@@ -92,6 +94,7 @@ class LlamaCppLLM:
                         messages=self._fit(messages, N_CTX - max_tokens),  # type: ignore[arg-type]
                         temperature=temperature,
                         max_tokens=max_tokens,
+                        repeat_penalty=self._repeat_penalty,
                         stream=True,
                     ),
                 )
