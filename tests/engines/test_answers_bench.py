@@ -4,15 +4,12 @@ The operator's view: the command ends well and writes each reply with its
 relevance, loop and echo marks, and their shares.
 """
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bench.answers import loops
-from bench.stack import ROOT
+from tests.bench_run import run_bench
 
 pytestmark = pytest.mark.e2e
 
@@ -27,15 +24,7 @@ def test_a_repeated_run_of_words_is_a_loop() -> None:
 
 def test_bench_answers_writes_replies_and_their_marks(tmp_path: Path) -> None:
     path = tmp_path / "answers.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.answers", "--limit", "2", "--json", str(path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=BENCH_TIMEOUT_S,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    result = json.loads(path.read_text())
+    result, _ = run_bench("bench.answers", ["--limit", "2"], path, BENCH_TIMEOUT_S)
 
     assert result["split"] == "test" and result["replies"] == 2
     assert result["engine"]["repeat_penalty"] == 1.15

@@ -5,15 +5,12 @@ classifier's latency with and without a responder generating beside it; with
 ``--calls``, what each clip's caller heard through a real stack.
 """
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bench.quality import words
-from bench.stack import ROOT
+from tests.bench_run import run_bench
 
 pytestmark = pytest.mark.e2e
 
@@ -22,17 +19,8 @@ BENCH_TIMEOUT_S = 300
 
 
 def test_bench_quality_writes_accuracy_wer_and_latency(tmp_path: Path) -> None:
-    path = tmp_path / "quality.json"
-    command = [sys.executable, "-m", "bench.quality", "--limit", "3", "--agent-examples"]
-    done = subprocess.run(
-        [*command, "--compare-hints", "--json", str(path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=BENCH_TIMEOUT_S,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    result = json.loads(path.read_text())
+    args = ["--limit", "3", "--agent-examples", "--compare-hints"]
+    result, _ = run_bench("bench.quality", args, tmp_path / "quality.json", BENCH_TIMEOUT_S)
 
     assert result["split"] == "test" and result["utterances"] == 3
     # Three clips, three voices: the held-out set's first greetings.
@@ -49,17 +37,8 @@ def test_bench_quality_writes_accuracy_wer_and_latency(tmp_path: Path) -> None:
 
 def test_bench_quality_calls_times_what_the_caller_hears(tmp_path: Path) -> None:
     """Each clip paused in its middle (``--pause-ms``), as a caller stops to think."""
-    path = tmp_path / "quality-calls.json"
-    command = [sys.executable, "-m", "bench.quality", "--calls", "--limit", "2"]
-    done = subprocess.run(
-        [*command, "--pause-ms", "300", "--json", str(path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=BENCH_TIMEOUT_S,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    result = json.loads(path.read_text())
+    args = ["--calls", "--limit", "2", "--pause-ms", "300"]
+    result, _ = run_bench("bench.quality", args, tmp_path / "quality-calls.json", BENCH_TIMEOUT_S)
 
     calls = result["calls"]
     assert result["pause_ms"] == 300

@@ -6,14 +6,11 @@ speak the recorded question twice each over protocol v1 at real-time pace.
 The test reads the JSON the command writes, as an operator would.
 """
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from bench.stack import ROOT
+from tests.bench_run import run_bench
 
 pytestmark = pytest.mark.e2e
 
@@ -24,17 +21,8 @@ PERCENTILES = ("p50", "p95", "p99")
 
 
 def test_bench_load_reports_overhead_and_redis_round_trip(tmp_path: Path) -> None:
-    path = tmp_path / "load.json"
-    command = [sys.executable, "-m", "bench.load", "--callers", "2", "--turns", "2"]
-    done = subprocess.run(
-        [*command, "--json", str(path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=BENCH_TIMEOUT_S,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    result = json.loads(path.read_text())
+    args = ["--callers", "2", "--turns", "2"]
+    result, printed = run_bench("bench.load", args, tmp_path / "load.json", BENCH_TIMEOUT_S)
 
     assert (result["callers"], result["turns_per_caller"], result["turns"]) == (2, 2, 4)
     assert (result["answered"], result["fallback"], result["lost_turns"]) == (4, 0, 0)
@@ -60,4 +48,4 @@ def test_bench_load_reports_overhead_and_redis_round_trip(tmp_path: Path) -> Non
     # daphne decoded 2 callers' real-time audio: it cannot have been idle.
     assert set(result["cpu_s"]) == {"web", "stt", "classify", "respond", "tts"}
     assert result["cpu_s"]["web"] > 0
-    assert "2 callers x 2 turns: 4 answered, 0 fallback, 0 lost" in done.stdout
+    assert "2 callers x 2 turns: 4 answered, 0 fallback, 0 lost" in printed
