@@ -21,7 +21,6 @@ settings give the same replies.
 """
 
 import argparse
-import json
 import os
 import re
 import sys
@@ -44,6 +43,7 @@ from django.conf import settings  # noqa: E402
 
 from agents.models import Agent  # noqa: E402
 from bench.quality import summary  # noqa: E402
+from bench.results import write_result  # noqa: E402
 from bench.spoken_set import SPLITS  # noqa: E402
 from voiceproj.pipeline import AgentConfig  # noqa: E402
 from workers.engines import get_llm  # noqa: E402
@@ -120,11 +120,7 @@ def main() -> None:
     for key, value in result.items():
         if key != "rows":
             print(f"{key:<16} {value}")
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    path = args.json or ROOT / "bench" / "results" / f"answers-{stamp}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    write_result(result, args.json, "answers")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,6 @@ Texts and labels are committed; no audio is.
 """
 
 import argparse
-import json
 import multiprocessing
 import os
 import platform
@@ -76,6 +75,7 @@ django.setup()
 
 from agents.models import EXAMPLES_PER_INTENT_MAX, Agent  # noqa: E402
 from bench.quality_calls import run_calls  # noqa: E402
+from bench.results import write_result  # noqa: E402
 from bench.spoken_set import SPLITS  # noqa: E402
 from voiceproj.pipeline import AgentConfig  # noqa: E402
 from workers.audio import read_wav, resample  # noqa: E402
@@ -443,11 +443,7 @@ def main() -> None:
     for key in ("calls", "classify_ms", "stt_ms", "accuracy_by_voice", "confusions"):
         if key in results:
             print(f"{key:22} {results[key]}")
-    stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%S}"
-    out = args.json or ROOT / "bench" / "results" / f"quality-{stamp}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(f"wrote {out}")
+    write_result(results, args.json, "quality")
 
 
 if __name__ == "__main__":
