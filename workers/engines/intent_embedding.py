@@ -51,9 +51,10 @@ QUESTION_WEIGHT = 0.2
 # Whisper often ends a spoken question with a full stop ("which payment
 # methods do you accept."), so a text also asks when it opens, after a filler
 # or two, with a question word or an inverted auxiliary. The same test is put
-# to the references, so "could you send me the invoice" asks as a command's
-# "could you ..." examples do. On bench/quality.py's development split this
-# won one spoken text back and lost none.
+# to the references, so an intent's share of asking references counts these
+# openings too ("could you say that again more slowly?" for clarification).
+# On bench/quality.py's development split this won one spoken text back and
+# lost none.
 ASKING = re.compile(
     r"^(?:(?:so|and|but|um|uh|sorry|okay|ok|oh|well|also)\s+)*"
     r"(?:what|what's|which|who|whose|when|where|why|how|is|are|was|were|do|does|did"
