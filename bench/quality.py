@@ -418,6 +418,7 @@ def main() -> None:
             "engine_threads": settings.ENGINE_THREADS,
             "llm_threads": settings.LLM_THREADS,
             "stt_beam_size": settings.STT_BEAM_SIZE,
+            "stt_model": settings.STT_MODEL or "bundled",
         },
         "responder_niceness": args.responder_niceness,
         **run(
