@@ -10,7 +10,8 @@ import httpx
 import pytest
 from django.test import override_settings
 
-from workers.audio import resample, rms
+from tests.speech import spoken
+from workers.audio import rms
 from workers.graph import FAREWELL_LINE
 from workers.tts import AUDIO_LEAD_S, AUDIO_MESSAGE_S
 
@@ -24,16 +25,6 @@ QUESTION = "What is the capital of France?"
 # Local engines on 2 shared cores: a turn takes seconds, a slow one tens.
 TURN_TIMEOUT_S = 120.0
 AUDIO = "<audio>"  # a binary frame, in the recorded sequence of messages
-
-
-def spoken(text: str) -> bytes:
-    """``text`` spoken by Piper, at the 16 kHz the client streams."""
-    from agents.models import DEFAULT_VOICE
-    from workers.engines import get_tts
-
-    tts = get_tts()
-    speech = b"".join(tts.stream(text, DEFAULT_VOICE))
-    return resample(speech, tts.sample_rate, 16000)
 
 
 @pytest.fixture(scope="module")

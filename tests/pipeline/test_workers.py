@@ -14,8 +14,9 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from calls.models import Turn
+from tests.speech import spoken
 from voiceproj.celery import app as celery_app
-from workers.audio import resample, rms
+from workers.audio import rms
 from workers.graph import FALLBACK_LINE, FAREWELL_LINE
 from workers.turnstate import turn_key
 
@@ -188,11 +189,7 @@ def test_farewell_says_goodbye_and_ends_the_call(
 def test_spoken_turn_is_transcribed_saved_and_answered(
     celery_workers, make_call, channel: Inbox, turns: redis.Redis
 ) -> None:
-    from workers.engines import get_tts
-
-    tts = get_tts()
-    speech = b"".join(tts.stream("What is the capital of France?", "en_US-joe-medium"))
-    audio = resample(speech, tts.sample_rate, 16000)
+    audio = spoken("What is the capital of France?")
     call = make_call()
     start_turn(turns, call, 1)
     celery_app.send_task(
