@@ -1,6 +1,6 @@
 """Reply quality of the responder: on the question, without loops, without reciting its prompt.
 
-Usage: ``python -m bench.answers [--split test|dev|tune] [--limit N] [--json PATH]``.
+Usage: ``python -m bench.answers [--split test3|test2|test|dev|tune] [--limit N] [--json PATH]``.
 
 Each text of the split (``bench/spoken_set.py``), as typed, is the first turn
 of a call to the configured LLM engine (``VOICE_LLM``; SmolLM2 by default)
@@ -112,7 +112,7 @@ def run(split: str, limit: int | None) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=sorted(SPLITS), default="test")
+    parser.add_argument("--split", choices=sorted(SPLITS), default="test3")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()

@@ -1,6 +1,6 @@
 """Spoken quality of the local pipeline: intent accuracy, WER and classifier latency.
 
-Usage: ``python -m bench.quality [--split test|dev|tune] [--limit N] [--json PATH]``;
+Usage: ``python -m bench.quality [--split test3|test2|test|dev|tune] [--limit N] [--json PATH]``;
 ``--pause-ms N`` puts a pause of N ms in the middle of every clip (a caller
 who stops to think); levers: ``--agent-examples`` (the agent gets 5
 examples per intent from the tuning split), ``--compare-hints`` (every clip
@@ -358,7 +358,7 @@ def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=sorted(SPLITS), default="test")
+    parser.add_argument("--split", choices=sorted(SPLITS), default="test3")
     parser.add_argument("--limit", type=int, help="only the first N utterances (a smoke test)")
     parser.add_argument("--no-concurrent", dest="concurrent", action="store_false")
     parser.add_argument(

@@ -26,7 +26,7 @@ def test_bench_answers_writes_replies_and_their_marks(tmp_path: Path) -> None:
     path = tmp_path / "answers.json"
     result, _ = run_bench("bench.answers", ["--limit", "2"], path, BENCH_TIMEOUT_S)
 
-    assert result["split"] == "test" and result["replies"] == 2
+    assert result["split"] == "test3" and result["replies"] == 2
     assert result["engine"]["repeat_penalty"] == 1.15
     assert all(row["reply"] for row in result["rows"])
     assert all(-1 <= row["relevance"] <= 1 for row in result["rows"])

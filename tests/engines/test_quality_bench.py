@@ -22,7 +22,7 @@ def test_bench_quality_writes_accuracy_wer_and_latency(tmp_path: Path) -> None:
     args = ["--limit", "3", "--agent-examples", "--compare-hints"]
     result, _ = run_bench("bench.quality", args, tmp_path / "quality.json", BENCH_TIMEOUT_S)
 
-    assert result["split"] == "test" and result["utterances"] == 3
+    assert result["split"] == "test3" and result["utterances"] == 3
     # Three clips, three voices: the held-out set's first greetings.
     assert [r["expected"] for r in result["rows"]] == ["greeting"] * 3
     assert len({r["voice"] for r in result["rows"]}) == 3
@@ -37,7 +37,8 @@ def test_bench_quality_writes_accuracy_wer_and_latency(tmp_path: Path) -> None:
 
 def test_bench_quality_calls_times_what_the_caller_hears(tmp_path: Path) -> None:
     """Each clip paused in its middle (``--pause-ms``), as a caller stops to think."""
-    args = ["--calls", "--limit", "2", "--pause-ms", "300"]
+    # The dev split's first two texts have five words each, so both get the pause.
+    args = ["--calls", "--split", "dev", "--limit", "2", "--pause-ms", "300"]
     result, _ = run_bench("bench.quality", args, tmp_path / "quality-calls.json", BENCH_TIMEOUT_S)
 
     calls = result["calls"]
