@@ -387,9 +387,15 @@ def test_reply_audio_is_relayed_in_sentence_order_with_metrics(workerless_server
                     "end_call": False,
                 },
             )
-            return await read_until(ws, "metrics")
+            received = await read_until(ws, "metrics")
+            # Read while the caller is still on the line: hanging up before
+            # the 0.52 s of audio has played would save the turn interrupted.
+            turn = await database_sync_to_async(Turn.objects.get)(
+                session=call.session, turn_id=1, speaker="agent"
+            )
+            return received, turn
 
-    received = asyncio.run(scenario())
+    received, turn = asyncio.run(scenario())
     kinds = [m if isinstance(m, bytes) else m["type"] for m in received]
     assert kinds == ["intent", "audio.start", *s0, *s1, "audio.end", "response.done", "metrics"]
     assert received[1] == {"type": "audio.start", "turn_id": 1, "sample_rate": 22050}
@@ -412,7 +418,6 @@ def test_reply_audio_is_relayed_in_sentence_order_with_metrics(workerless_server
     assert metrics["total_ms"] >= metrics["first_audio_ms"] >= 0
     # A typed turn has no STT; the workers' timings are in the one metrics event.
     assert (metrics["stt_ms"], metrics["classify_ms"], metrics["first_token_ms"]) == (None, 123, 45)
-    turn = Turn.objects.get(session=call.session, turn_id=1, speaker="agent")
     assert (turn.first_audio_ms, turn.total_ms) == (metrics["first_audio_ms"], metrics["total_ms"])
     assert turn.text == "First thing. Second thing." and not turn.interrupted
 
