@@ -185,8 +185,8 @@ def _early_transcript(job: Job, pause: int) -> tuple[str, int] | None:
 
 @shared_task(name=TRANSCRIBE_TASK, base=TurnTask, soft_time_limit=30, time_limit=40)
 def transcribe(job: Job, audio: str, sample_rate: int, early_pause: int | None = None) -> None:
-    """Transcribe the utterance (or take its pause's early transcript), save and
-    announce it, then start the reply."""
+    """Transcribe the utterance (or take its pause's early transcript), announce
+    it and start the reply while it is saved."""
     early = None if early_pause is None else _early_transcript(job, early_pause)
     try:
         text, stt_ms = early or _decode(job, audio, sample_rate)
@@ -196,13 +196,22 @@ def transcribe(job: Job, audio: str, sample_rate: int, early_pause: int | None =
         _event(job, {"type": "error", "code": "pipeline_error", "message": message})
         _nothing_to_answer(job)
         return
-    record_turn(job["session_id"], job["turn_id"], "user", text=text, stt_ms=stt_ms)
-    _event(job, {"type": "transcript", "text": text, "final": True, "early": early is not None})
-    _event(job, {"type": "metrics", "stt_ms": stt_ms})
+
+    def announce() -> None:
+        _event(job, {"type": "transcript", "text": text, "final": True, "early": early is not None})
+        _event(job, {"type": "metrics", "stt_ms": stt_ms})
+        if text:
+            # Both at once: the intent, not the reply, is what the caller's first
+            # word waits for (the reply is drafted speculatively, its words held
+            # for the intent).
+            start_classify(job, text)
+            reply.apply_async(args=[job], kwargs={"text": text, "classify_sent": True})
+
+    # Announced with the session locked, before the turn is written: the save
+    # (9 queries, 5-9 ms) is off the way to the first word, and the agent's
+    # turn still cannot be saved before this one (calls.turns.record_turn).
+    record_turn(
+        job["session_id"], job["turn_id"], "user", text=text, stt_ms=stt_ms, while_locked=announce
+    )
     if not text:
         _nothing_to_answer(job)
-        return
-    # Both at once: the intent, not the reply, is what the caller's first word
-    # waits for (the reply is drafted speculatively, its words held for the intent).
-    start_classify(job, text)
-    reply.apply_async(args=[job], kwargs={"text": text, "classify_sent": True})
