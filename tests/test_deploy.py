@@ -265,3 +265,25 @@ def test_the_image_and_make_install_build_llama_cpp_alike_without_amx() -> None:
     # The installed build: the AMX matrix product that crashed llama_decode is not in it.
     built_for = llama_cpp.llama_print_system_info().decode()
     assert "AVX2 = 1" in built_for and "AMX" not in built_for
+
+
+def _openmp_policy_of_a_worker(**env: str) -> str:
+    """OMP_WAIT_POLICY as a process that loaded the Celery app sees it."""
+    base = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    probe = "import os, voiceproj.celery; print(os.environ['OMP_WAIT_POLICY'])"
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**base, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def test_workers_let_idle_openmp_threads_sleep_unless_the_operator_chose() -> None:
+    # Spinning GNU OpenMP threads after a Whisper decode starved the responder.
+    assert _openmp_policy_of_a_worker() == "PASSIVE"
+    assert _openmp_policy_of_a_worker(OMP_WAIT_POLICY="ACTIVE") == "ACTIVE"

@@ -29,6 +29,14 @@ from kombu import Queue
 from voiceproj.pipeline import ALL_QUEUES, TASK_QUEUES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voiceproj.settings")
+# faster-whisper's CTranslate2 runs on GNU OpenMP, whose idle threads spin
+# on the cores after every decode. On a small box that spinning starved the
+# responder (niced, one thread) and the classifier right when the transcript
+# was out: a reply's first token came 160 ms after the reply task started
+# instead of 55. Idle OpenMP threads sleep instead (docs/engines.md). Set
+# before any engine library loads (they load in the pool processes), and
+# only where the operator has not chosen a policy.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 VISIBILITY_TIMEOUT_S = 150
 
