@@ -1,13 +1,14 @@
 """The stt queue: the caller's words from one utterance of audio.
 
 Consumes ``workers.stt.transcribe(job, audio=<base64 PCM16>, sample_rate=16000)``
-from the consumer when VAD ends an utterance. Produces the saved user turn
-(text, ``stt_ms``), a ``transcript`` event and a worker ``metrics`` event on
-the consumer's channel, then hands the text to the respond queue
-(``workers.respond.reply``) and, at the same time, to the classify queue
-(``workers.classify.start_classify``). An utterance with no words ends the turn with an
-empty ``reply_done`` so the consumer stops waiting; an STT failure does the
-same after an ``error`` event.
+from the consumer when VAD ends an utterance. Produces a ``transcript`` event
+and a worker ``metrics`` event on the consumer's channel, hands the text to
+the respond queue (``workers.respond.reply``) and, at the same time, to the
+classify queue (``workers.classify.start_classify``), and saves the user turn
+(text, ``stt_ms``) while those run, with the session locked so that the
+agent's turn is saved after it. An utterance with no words ends the turn
+with an empty ``reply_done`` so the consumer stops waiting; an STT failure
+does the same after an ``error`` event.
 
 Also consumes ``workers.stt.transcribe_early(job, audio=..., sample_rate=...,
 pause=N)``, sent when the caller has paused (``calls.vad.SpeechPaused``,
