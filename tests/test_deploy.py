@@ -22,6 +22,7 @@ from celery.bin.base import CLIContext
 from celery.bin.worker import worker as worker_command
 from django.conf import settings
 
+from tests.fresh_python import printed
 from voiceproj.celery import ALL_QUEUES
 from voiceproj.celery import app as celery_app
 
@@ -269,18 +270,8 @@ def test_the_image_and_make_install_build_llama_cpp_alike_without_amx() -> None:
 
 def _openmp_policy_of_a_worker(**env: str) -> str:
     """OMP_WAIT_POLICY as a process that loaded the Celery app sees it."""
-    base = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     probe = "import os, voiceproj.celery; print(os.environ['OMP_WAIT_POLICY'])"
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        env={**base, **env},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return result.stdout.strip()
+    return printed(probe, unset={"OMP_WAIT_POLICY"}, **env)
 
 
 def test_workers_let_idle_openmp_threads_sleep_unless_the_operator_chose() -> None:

@@ -4,39 +4,20 @@ Settings are read once per process, so each case imports them in a fresh
 interpreter with the environment a deployment would have.
 """
 
-import os
 import secrets
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.fresh_python import printed
 
 
 def email_verification(**env: str) -> str:
     """The value ``voiceproj.settings`` computes with ``env`` in the environment."""
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DEBUG", "ACCOUNT_EMAIL_VERIFICATION", "SECRET_KEY"}
-    }
-    environment.update(env)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from voiceproj import settings; print(settings.ACCOUNT_EMAIL_VERIFICATION)",
-        ],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
+    return printed(
+        "from voiceproj import settings; print(settings.ACCOUNT_EMAIL_VERIFICATION)",
+        unset={"DEBUG", "ACCOUNT_EMAIL_VERIFICATION", "SECRET_KEY"},
+        **env,
     )
-    return result.stdout.strip()
 
 
 def production_key() -> str:
